@@ -1,0 +1,310 @@
+"""Ingestion benchmark: ``voxloop ingest`` against DuckDB's raw CSV floor, same file, same run.
+
+The issue's target: loading a 10-million-row ``contacts`` export with normalisation and
+validation runs at ≥ 40 % of the raw floor's throughput, in ≤ 3 GB of peak memory.
+
+Cases, each measured in its own subprocess, which reports its own peak RSS (``VmHWM``):
+
+* ``floor`` — the named baseline: a fresh DuckDB database *file* with ``memory_limit`` as in a
+  workspace (2GB), ``CREATE TABLE t AS SELECT * FROM read_csv('file')`` (types auto-detected);
+* ``floor_varchar`` — the same with ``all_varchar = true``: the bare parse, closest to voxloop's
+  own staging step (which reads every column as text); shown for context;
+* ``voxloop`` — a fresh workspace (``Workspace.init`` in a temp folder), then
+  ``ws.ingest([file], source="contacts")``, with per-stage timings from the progress callback.
+
+The timed section is the statement (floor) or the ``ingest`` call (voxloop), commit included;
+connecting, closing and deleting the folder are outside it. The case order alternates between
+repetitions. Results: a table on stdout and ``bench/out/ingest.json``.
+
+Usage: ``python bench/bench_ingest.py --rows 10000000 --repeat 3``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+CASES = ("floor", "floor_varchar", "voxloop")
+BASELINE = "floor"
+TARGET_RATIO = 0.40
+TARGET_PEAK_MB = 3072.0
+MEMORY_LIMIT = "2GB"  # a workspace's default memory_limit setting
+STAGE_END = "commit"  # time after the last stage reports 1.0: commit, ledger, temp tables
+
+
+# -- workers (run in a subprocess) ---------------------------------------------------------------
+def _floor(csv: Path, work: Path, *, all_varchar: bool) -> dict[str, Any]:
+    import duckdb
+
+    db = work / "floor.duckdb"
+    con = duckdb.connect(
+        str(db), config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(work / "tmp")}
+    )
+    options = ", all_varchar = true" if all_varchar else ""
+    t0 = time.perf_counter()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{csv}'{options})")
+    seconds = time.perf_counter() - t0
+    row = con.execute("SELECT count(*) FROM t").fetchone()
+    types = [str(r[1]) for r in con.execute("DESCRIBE t").fetchall()]
+    t1 = time.perf_counter()
+    con.close()
+    close_s = time.perf_counter() - t1
+    return {
+        "seconds": seconds,
+        "rows": int(row[0]) if row else 0,
+        "close_s": close_s,
+        "db_mb": db.stat().st_size / 1e6,
+        "column_types": sorted(set(types)),
+    }
+
+
+def _voxloop(csv: Path, work: Path) -> dict[str, Any]:
+    from voxloop import Workspace
+
+    ws = Workspace.init(work / "ws")
+    marks: list[tuple[str, float]] = []
+    seen: set[str] = set()
+
+    def progress(stage: str, fraction: float) -> None:
+        now = time.perf_counter()
+        if stage not in seen:
+            seen.add(stage)
+            marks.append((stage, now))
+        if stage == "identities" and fraction >= 1.0:
+            marks.append((STAGE_END, now))
+
+    t0 = time.perf_counter()
+    results = ws.ingest([csv], source="contacts", progress=progress)
+    t1 = time.perf_counter()
+    ends = [m[1] for m in marks[1:]] + [t1]
+    stages = {name: end - start for (name, start), end in zip(marks, ends, strict=True)}
+    stages["(before hashing)"] = (marks[0][1] if marks else t1) - t0
+    result = results[0]
+    t2 = time.perf_counter()
+    ws.close()
+    close_s = time.perf_counter() - t2
+    return {
+        "seconds": t1 - t0,
+        "rows": result.rows_read,
+        "rows_loaded": result.rows_loaded,
+        "rows_quarantined": result.rows_quarantined,
+        "duplicates_skipped": result.duplicates_skipped,
+        "duration_s": result.duration_s,
+        "status": result.status,
+        "stages": stages,
+        "close_s": close_s,
+        "db_mb": (work / "ws" / "voxloop.duckdb").stat().st_size / 1e6,
+    }
+
+
+def _own_peak_mb() -> float:
+    """This process's peak RSS: ``VmHWM`` (reset by exec, unlike ``ru_maxrss``)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(case: str, csv: Path, work: Path, result_file: Path) -> None:
+    if case == "voxloop":
+        result = _voxloop(csv, work)
+    else:
+        result = _floor(csv, work, all_varchar=case == "floor_varchar")
+    result["peak_rss_mb"] = _own_peak_mb()
+    result_file.write_text(json.dumps(result), encoding="utf-8")
+
+
+# -- driver ------------------------------------------------------------------------------------
+def run_case(case: str, csv: Path, scratch: Path) -> dict[str, Any]:
+    """One measured case in a fresh subprocess, which reports its own peak RSS (MB)."""
+    work = Path(tempfile.mkdtemp(prefix=f"{case}-", dir=scratch))
+    result_file = work / "result.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", case, "--csv", str(csv)]
+    cmd += ["--work", str(work), "--result", str(result_file)]
+    try:
+        proc = subprocess.Popen(cmd)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"case {case} failed with exit code {proc.returncode}")
+        result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    # ru_maxrss from wait4 is a cross-check only: Linux carries the pre-exec (forked parent)
+    # high-water mark over exec, so it is never below this driver's own RSS.
+    result["wait4_maxrss_mb"] = usage.ru_maxrss / 1024  # Linux: kilobytes
+    return result
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]], rows: int) -> dict[str, Any]:
+    cases: dict[str, Any] = {}
+    for case, results in runs.items():
+        secs = [r["seconds"] for r in results]
+        med = _median(secs)
+        cases[case] = {
+            "seconds": secs,
+            "median_s": med,
+            "rows_per_s": rows / med,
+            "peak_rss_mb": [r["peak_rss_mb"] for r in results],
+            "median_peak_mb": _median([r["peak_rss_mb"] for r in results]),
+            "max_peak_mb": max(r["peak_rss_mb"] for r in results),
+        }
+        if case == "voxloop":
+            names = list(results[0]["stages"])
+            cases[case]["stage_median_s"] = {
+                n: _median([r["stages"].get(n, 0.0) for r in results]) for n in names
+            }
+            last = results[-1]
+            cases[case]["counts"] = {
+                k: last[k]
+                for k in ("rows", "rows_loaded", "rows_quarantined", "duplicates_skipped")
+            }
+    floor_s = cases[BASELINE]["median_s"]
+    vox = cases["voxloop"]
+    ratio = floor_s / vox["median_s"]  # throughput ratio = inverse time ratio, same rows
+    return {
+        "cases": cases,
+        "ratio_voxloop_vs_floor": ratio,
+        "ratio_voxloop_vs_floor_varchar": cases["floor_varchar"]["median_s"] / vox["median_s"],
+        "target_ratio": TARGET_RATIO,
+        "ratio_met": ratio >= TARGET_RATIO,
+        "target_peak_mb": TARGET_PEAK_MB,
+        "peak_met": vox["max_peak_mb"] <= TARGET_PEAK_MB,
+    }
+
+
+def print_table(summary: dict[str, Any], repeat: int, rows: int, file_mb: float) -> None:
+    cases = summary["cases"]
+    print()
+    print(f"contacts CSV: {rows:,} rows, {file_mb:,.0f} MB; {repeat} repetition(s), medians")
+    print(f"{'case':<15}{'median s':>10}{'rows/s':>13}{'vs floor':>10}{'peak MB':>10}  runs (s)")
+    floor_s = cases[BASELINE]["median_s"]
+    for case in CASES:
+        c = cases[case]
+        runs = ", ".join(f"{s:.1f}" for s in c["seconds"])
+        print(
+            f"{case:<15}{c['median_s']:>10.2f}{c['rows_per_s']:>13,.0f}"
+            f"{floor_s / c['median_s']:>10.2f}{c['max_peak_mb']:>10,.0f}  {runs}"
+        )
+    ratio = summary["ratio_voxloop_vs_floor"]
+    peak = cases["voxloop"]["max_peak_mb"]
+    print()
+    print(
+        f"throughput ratio voxloop / floor = {ratio:.3f} "
+        f"(target ≥ {TARGET_RATIO:.2f}: {'met' if summary['ratio_met'] else 'NOT met'})"
+    )
+    print(
+        f"voxloop peak memory = {peak:,.0f} MB "
+        f"(target ≤ {TARGET_PEAK_MB:,.0f} MB: {'met' if summary['peak_met'] else 'NOT met'})"
+    )
+    print(
+        f"(voxloop / floor_varchar = {summary['ratio_voxloop_vs_floor_varchar']:.3f}; "
+        "peak MB is the largest of the runs)"
+    )
+    print()
+    print("voxloop stages (median s, share of the median total):")
+    total = cases["voxloop"]["median_s"]
+    for name, secs in cases["voxloop"]["stage_median_s"].items():
+        print(f"  {name:<22}{secs:>8.2f}  {100 * secs / total:5.1f} %")
+    counts = cases["voxloop"]["counts"]
+    print(
+        f"  rows read {counts['rows']:,}, loaded {counts['rows_loaded']:,}, "
+        f"quarantined {counts['rows_quarantined']:,}, duplicates {counts['duplicates_skipped']:,}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--customers", type=int, default=None, help="default rows / 10")
+    parser.add_argument("--out", type=Path, default=OUT / "ingest.json")
+    # internal: one measured case in this process
+    parser.add_argument("--worker", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        worker(args.worker, args.csv, args.work, args.result)
+        return 0
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    suffix = f"_{args.customers}c" if args.customers else ""
+    csv = OUT / f"contacts_{args.rows}{suffix}.csv"
+    gen_s = None
+    if csv.exists():
+        print(f"using cached {csv}")
+    else:  # in a subprocess, so that this driver stays small
+        t0 = time.perf_counter()
+        cmd = [sys.executable, str(HERE / "gen_contacts.py"), str(csv), "--rows", str(args.rows)]
+        if args.customers:
+            cmd += ["--customers", str(args.customers)]
+        subprocess.run(cmd, check=True)
+        gen_s = time.perf_counter() - t0
+    file_mb = csv.stat().st_size / 1e6
+    scratch = OUT / "scratch"
+    scratch.mkdir(exist_ok=True)
+
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in CASES}
+    for rep in range(args.repeat):
+        order = CASES if rep % 2 == 0 else tuple(reversed(CASES))
+        for case in order:
+            result = run_case(case, csv, scratch)
+            runs[case].append(result)
+            print(
+                f"  rep {rep + 1}/{args.repeat} {case:<14} {result['seconds']:7.2f} s  "
+                f"peak {result['peak_rss_mb']:7,.0f} MB",
+                flush=True,
+            )
+
+    summary = summarise(runs, args.rows)
+    print_table(summary, args.repeat, args.rows, file_mb)
+    import duckdb
+
+    report = {
+        "rows": args.rows,
+        "file": str(csv),
+        "file_mb": file_mb,
+        "generate_s": gen_s,
+        "repeat": args.repeat,
+        "baseline": BASELINE,
+        "memory_limit": MEMORY_LIMIT,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+            "platform": platform.platform(),
+        },
+        **summary,
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Workspace settings: each declared once (name, default, help), resolved in one order.
+
+Resolution order, first match wins:
+
+1. explicit overrides passed by the caller (CLI options, ``Workspace.open(..., overrides=)``);
+2. the environment, ``VOXLOOP_<NAME>`` in upper case (``VOXLOOP_TIME_ZONE=Europe/Paris``);
+3. ``voxloop.toml`` in the workspace folder;
+4. the declared default.
+
+Nothing else reads the environment or the TOML file: modules receive a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from voxloop.errors import ConfigError
+
+WORKSPACE_FILE = "voxloop.toml"
+WORKSPACE_ENV = "VOXLOOP_WORKSPACE"
+
+
+def _as_str(value: Any) -> str:
+    return str(value)
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, not true/false")
+    return int(value)
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    raise ValueError('expected a list such as ["fr", "en"] or a comma-separated string')
+
+
+def _as_time_zone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Paris") from exc
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[Any], Any] = _as_str
+
+    @property
+    def env_var(self) -> str:
+        return f"VOXLOOP_{self.name.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("company", "My company", "Company name shown in reports and on the dashboard."),
+    Setting(
+        "store",
+        "voxloop.duckdb",
+        "Where the canonical store lives: a DuckDB file relative to the workspace, "
+        "or a postgresql:// URL for a shared server.",
+    ),
+    Setting("languages", ["fr", "en"], "Languages of the verbatims and the UI.", _as_list),
+    Setting("default_language", "fr", "Language of reports and pages when none is chosen."),
+    Setting(
+        "time_zone",
+        "Europe/Paris",
+        "Time zone used when a source does not declare its own, and for calendar periods.",
+        _as_time_zone,
+    ),
+    Setting(
+        "default_region",
+        "FR",
+        "Country (ISO 3166 alpha-2) used to read phone numbers written without "
+        "an international prefix, e.g. 06 12 34 56 78.",
+    ),
+    Setting(
+        "memory_limit",
+        "2GB",
+        "Most memory the store may use before spilling to disk (DuckDB syntax: 2GB, 500MB).",
+    ),
+    Setting("threads", 0, "Worker threads for the store; 0 means one per core.", _as_int),
+    Setting(
+        "max_field_chars",
+        1_000_000,
+        "Longest accepted text field; a longer value sends its row to quarantine.",
+        _as_int,
+    ),
+    Setting(
+        "target_fields",
+        ["customer_email", "customer_phone", "segment"],
+        "Fields the company wants on every customer (the data-collection plan).",
+        _as_list,
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    value: Any
+    origin: str  # "override", "env VOXLOOP_X", "voxloop.toml", "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one workspace, with where each value came from."""
+
+    root: Path
+    values: Mapping[str, Resolved] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name].value
+
+    @property
+    def company(self) -> str:
+        return str(self["company"])
+
+    @property
+    def store(self) -> str:
+        return str(self["store"])
+
+    @property
+    def time_zone(self) -> str:
+        return str(self["time_zone"])
+
+    @property
+    def default_region(self) -> str:
+        return str(self["default_region"])
+
+    @property
+    def max_field_chars(self) -> int:
+        return int(self["max_field_chars"])
+
+    @property
+    def memory_limit(self) -> str:
+        return str(self["memory_limit"])
+
+    @property
+    def threads(self) -> int:
+        return int(self["threads"])
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Rows for ``voxloop config``: name, value, origin, help."""
+        return [
+            {
+                "name": s.name,
+                "value": self.values[s.name].value,
+                "origin": self.values[s.name].origin,
+                "help": s.help,
+            }
+            for s in SETTINGS
+        ]
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}",
+            hint="fix the line it names; `voxloop init` writes a commented example",
+        ) from exc
+
+
+def resolve_settings(
+    root: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every declared setting for the workspace at ``root``."""
+    env = os.environ if environ is None else environ
+    toml_path = root / WORKSPACE_FILE
+    from_file = read_toml(toml_path) if toml_path.exists() else {}
+    file_settings = from_file.get("voxloop", from_file)
+    unknown = sorted(set(file_settings) - set(_BY_NAME) - {"voxloop"})
+    unknown = [k for k in unknown if not isinstance(file_settings[k], dict)]
+    if unknown:
+        raise ConfigError(
+            f"{toml_path}: unknown setting(s) {', '.join(unknown)}",
+            hint=f"valid settings are: {', '.join(sorted(_BY_NAME))}",
+        )
+    resolved: dict[str, Resolved] = {}
+    for setting in SETTINGS:
+        candidates: list[tuple[Any, str]] = []
+        if overrides and overrides.get(setting.name) is not None:
+            candidates.append((overrides[setting.name], "override"))
+        if setting.env_var in env:
+            candidates.append((env[setting.env_var], f"environment {setting.env_var}"))
+        if setting.name in file_settings:
+            candidates.append((file_settings[setting.name], str(toml_path)))
+        raw, origin = candidates[0] if candidates else (setting.default, "default")
+        try:
+            value = setting.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"setting '{setting.name}' from {origin} has a bad value {raw!r}: {exc}",
+                hint=f"{setting.name}: {setting.help}",
+            ) from exc
+        resolved[setting.name] = Resolved(value, origin)
+    return Settings(root=root, values=resolved)
+
+
+def find_workspace(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """Locate the workspace: the explicit folder, else ``VOXLOOP_WORKSPACE``, else the cwd."""
+    env = os.environ if environ is None else environ
+    searched: list[str] = []
+    if explicit is not None:
+        candidates = [(explicit, "--workspace")]
+    elif env.get(WORKSPACE_ENV):
+        candidates = [(Path(env[WORKSPACE_ENV]), WORKSPACE_ENV)]
+    else:
+        candidates = [(Path.cwd(), "current folder")]
+    for folder, origin in candidates:
+        if (folder / WORKSPACE_FILE).is_file():
+            return folder.resolve()
+        searched.append(f"{folder} ({origin})")
+    from voxloop.errors import WorkspaceNotFoundError
+
+    raise WorkspaceNotFoundError(
+        f"no voxloop workspace found: no {WORKSPACE_FILE} in {', '.join(searched)}",
+        hint="create one with `voxloop init DIR`, or pass --workspace DIR "
+        f"(or set {WORKSPACE_ENV})",
+    )

@@ -1,0 +1,338 @@
+"""Compile one mapping output into the SQL that normalises and validates a staged file.
+
+The query has three levels so that each expression is written once:
+
+1. ``r``: the raw text of every mapped field, plus the unmapped columns;
+2. ``n``: the canonical value of every field (phones joined from their lookup table);
+3. the outer level: the list of problems of each row (``__errors``), which decides between
+   the canonical table and the quarantine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from voxloop.errors import IngestError, MappingError
+from voxloop.ingest import normalise as nz
+from voxloop.ingest.mapping import FieldSpec, Output, SourceMapping
+from voxloop.model.schema import TARGET_TABLES, Column
+from voxloop.model.vocab import DEFAULT_SCALES
+from voxloop.store.ddl import quote
+
+SOFT_VOCABULARIES = {"channel": "other", "direction": None, "survey_kind": None}
+
+
+@dataclass
+class CompileContext:
+    source: str
+    file_label: str
+    file_columns: list[str]
+    time_zone: str
+    max_field_chars: int
+    phone_tables: dict[str, str] = field(default_factory=dict)  # field -> temp table (raw, e164)
+    row_number_sql: str = "(s.rowid + 1)"  # data row number of staged row ``s``
+
+
+@dataclass
+class CompiledOutput:
+    sql: str
+    fields: list[str]  # canonical columns produced (mappable ones, in table order)
+    phone_fields: dict[str, str]  # field -> raw SQL over the staging table, for phone lookup
+    missing_optional: list[str]  # mapped columns absent from the file
+    used_columns: set[str]
+
+
+def resolve_column(name: str, columns: list[str]) -> str | None:
+    if name in columns:
+        return name
+    folded = {c.casefold().strip(): c for c in columns}
+    return folded.get(name.casefold().strip())
+
+
+def _msg(field_name: str, spec: FieldSpec | None, text: str) -> str:
+    where = ""
+    if spec is not None and spec.column is not None:
+        where = f" (column {spec.column!r})"
+    elif spec is not None and spec.columns:
+        where = f" (columns {', '.join(spec.columns)})"
+    return nz.literal(f"{field_name}{where}: {text}")
+
+
+def _shown(e: str) -> str:
+    """A raw value as shown in a message: quoted, cut at 60 characters."""
+    return f"'\"' || left({e}, 60) || CASE WHEN length({e}) > 60 THEN '…' ELSE '' END || '\"'"
+
+
+def compile_output(
+    output: Output, mapping: SourceMapping, staging: str, ctx: CompileContext
+) -> CompiledOutput:
+    table = TARGET_TABLES[output.table]
+    required = output.required_fields()
+    unmapped_required = sorted(f for f in required if f not in output.fields)
+    if unmapped_required:
+        raise MappingError(
+            f"mapping '{mapping.name}' ({output.table}): required field(s) not mapped: "
+            f"{', '.join(unmapped_required)}"
+        )
+
+    used: set[str] = set()
+    missing_optional: list[str] = []
+    raw_exprs: dict[str, str] = {}
+    missing_required: list[str] = []
+    for name, spec in output.fields.items():
+        if spec.value is not None:
+            raw_exprs[name] = nz.literal(spec.value)
+            continue
+        parts: list[str] = []
+        for source_col in spec.source_columns:
+            actual = resolve_column(source_col, ctx.file_columns)
+            if actual is None:
+                (missing_required if name in required else missing_optional).append(source_col)
+                continue
+            used.add(actual)
+            parts.append(nz.raw_text(f"s.{quote(actual)}"))
+        if not parts:
+            raw_exprs[name] = "CAST(NULL AS VARCHAR)"
+        elif len(parts) == 1:
+            raw_exprs[name] = parts[0]
+        else:
+            raw_exprs[name] = (
+                f"NULLIF(concat_ws({nz.literal(spec.separator)}, {', '.join(parts)}), '')"
+            )
+    if missing_required:
+        raise IngestError(
+            f"{ctx.file_label}: missing required column(s) "
+            f"{', '.join(sorted(set(missing_required)))} "
+            f"for mapping '{mapping.name}'; columns found: {', '.join(ctx.file_columns)}",
+            hint=f"rename the column(s) in the file, or map them in sources/{mapping.name}.yaml "
+            f"(extends: {mapping.name})",
+        )
+
+    where = "TRUE"
+    if output.when is not None:
+        actual = resolve_column(output.when.column, ctx.file_columns)
+        if actual is None:
+            raise IngestError(
+                f"{ctx.file_label}: missing column {output.when.column!r} used to select rows "
+                f"for {output.table}; columns found: {', '.join(ctx.file_columns)}",
+                hint=f"check the 'when' condition of sources/{mapping.name}.yaml",
+            )
+        used.add(actual)
+        w = nz.raw_text(f"s.{quote(actual)}")
+        if output.when.in_ is not None:
+            where = f"lower({w}) IN {nz.tuple_sql([v.lower() for v in output.when.in_])}"
+        if output.when.not_empty:
+            where = f"({where}) AND {w} IS NOT NULL"
+
+    # Columns no output of the mapping uses have no canonical home: keep them as attributes.
+    everywhere = used | mapped_columns(mapping, ctx.file_columns)
+    unmapped = [c for c in ctx.file_columns if c not in everywhere] if output.keep_unmapped else []
+
+    # level r ------------------------------------------------------------------------------
+    r_cols = [f"{ctx.row_number_sql} AS __row"]
+    r_cols += [f"{raw} AS {quote('r__' + name)}" for name, raw in raw_exprs.items()]
+    r_cols += [f"{nz.raw_text('s.' + quote(c))} AS {quote('u__' + c)}" for c in unmapped]
+    level_r = f"SELECT {', '.join(r_cols)} FROM {staging} s WHERE {where}"
+
+    # level n ------------------------------------------------------------------------------
+    joins: list[str] = []
+    n_cols = ["r.*"]
+    phone_fields: dict[str, str] = {}
+    mappable = list(table.mappable)
+    for col in mappable:
+        if col.name not in output.fields:
+            n_cols.append(f"CAST(NULL AS {_duck_type(col)}) AS {quote(col.name)}")
+            continue
+        e = f"r.{quote('r__' + col.name)}"
+        spec = output.fields[col.name]
+        if col.kind == "phone":
+            alias = f"ph_{col.name}"
+            lookup = ctx.phone_tables.get(col.name)
+            phone_fields[col.name] = raw_exprs[col.name]
+            if lookup is None:
+                n_cols.append(f"CAST(NULL AS VARCHAR) AS {quote(col.name)}")
+            else:
+                joins.append(f"LEFT JOIN {lookup} {alias} ON {alias}.raw = {e}")
+                n_cols.append(f"{alias}.e164 AS {quote(col.name)}")
+            continue
+        n_cols.append(f"{_normalised(col, spec, e, mapping, ctx)} AS {quote(col.name)}")
+    level_n = f"SELECT {', '.join(n_cols)} FROM r {' '.join(joins)}"
+
+    # outer level: problems and attributes ---------------------------------------------------
+    errors: list[str] = []
+    soft: list[tuple[str, str]] = []  # (attribute key, raw expr when the value was not usable)
+    for col in mappable:
+        if col.name not in output.fields:
+            continue
+        spec = output.fields[col.name]
+        e = quote("r__" + col.name)
+        v = quote(col.name)
+        kind = col.kind or "text"
+        if col.name in required:
+            errors.append(
+                f"CASE WHEN {v} IS NULL AND {e} IS NULL THEN "
+                f"{_msg(col.name, spec, 'is required but empty')} END"
+            )
+        if kind in ("email", "phone"):
+            soft.append((f"raw.{col.name}", f"CASE WHEN {v} IS NULL THEN {e} END"))
+        elif kind.startswith("vocab:"):
+            vocab = kind.split(":", 1)[1]
+            if vocab in SOFT_VOCABULARIES:
+                soft.append(
+                    (
+                        f"raw.{col.name}",
+                        f"CASE WHEN {e} IS NOT NULL AND "
+                        f"{nz.vocab_sql(e, vocab, spec.value_map)} IS NULL THEN {e} END",
+                    )
+                )
+            else:
+                errors.append(
+                    f"CASE WHEN {e} IS NOT NULL AND {v} IS NULL THEN {_msg(col.name, spec, '')} || "
+                    f"{_shown(e)} || {nz.literal(' is not one of ' + _vocab_list(vocab))} END"
+                )
+        elif kind == "timestamp":
+            errors.append(
+                f"CASE WHEN {e} IS NOT NULL AND {v} IS NULL THEN {_msg(col.name, spec, '')} || "
+                f"{_shown(e)} || {nz.literal(' is not a date/time in the expected formats (' + ', '.join(_formats(spec, mapping)) + ' or ISO 8601)')} END"  # noqa: E501
+            )
+        elif kind in ("int", "double", "duration", "score"):
+            errors.append(
+                f"CASE WHEN {e} IS NOT NULL AND {v} IS NULL THEN {_msg(col.name, spec, '')} || "
+                f"{_shown(e)} || {nz.literal(' is not a number')} END"
+            )
+            if kind == "duration":
+                negative = _msg(col.name, spec, "a duration cannot be negative")
+                errors.append(f"CASE WHEN {v} < 0 THEN {negative} END")
+        elif kind == "bool":
+            errors.append(
+                f"CASE WHEN {e} IS NOT NULL AND {v} IS NULL AND NOT {nz.is_null_word_sql(e)} THEN "
+                f"{_msg(col.name, spec, '')} || {_shown(e)} || "
+                f"{nz.literal(' is not yes/no (accepted: ' + ', '.join(nz.TRUE_WORDS[:4] + nz.FALSE_WORDS[:4]) + ')')} END"  # noqa: E501
+            )
+        elif kind == "long_text":
+            errors.append(
+                f"CASE WHEN length({v}) > {ctx.max_field_chars} THEN {_msg(col.name, spec, '')} || "
+                f"length({v}) || {nz.literal(f' characters, above the limit of {ctx.max_field_chars} (setting max_field_chars)')} END"  # noqa: E501
+            )
+    scale_lo, scale_hi = _scale_sql(output)
+    if "score" in output.fields:
+        spec = output.fields["score"]
+        lo, hi = (
+            (nz.literal(spec.scale[0]), nz.literal(spec.scale[1]))
+            if spec.scale
+            else (scale_lo, scale_hi)
+        )
+        errors.append(
+            f"CASE WHEN score IS NOT NULL AND ({lo} IS NULL) THEN "
+            f"{_msg('score', spec, '')} || 'a score was given but instrument ' || "
+            f"coalesce(instrument, '(empty)') || ' has no scale' END"
+        )
+        errors.append(
+            f"CASE WHEN score IS NOT NULL AND (score < {lo} OR score > {hi}) THEN "
+            f"{_msg('score', spec, '')} || score || ' is outside the ' || instrument || "
+            f"' scale ' || {lo} || '–' || {hi} END"
+        )
+    attr_entries = [f"{{'k': {nz.literal(c)}, 'v': {quote('u__' + c)}}}" for c in unmapped]
+    attr_entries += [f"{{'k': {nz.literal(k)}, 'v': {expr}}}" for k, expr in soft]
+    if attr_entries:
+        attributes = (
+            f"NULLIF(to_json(map_from_entries(list_filter([{', '.join(attr_entries)}], "
+            "lambda x: x.v IS NOT NULL))), '{}')::JSON"
+        )
+    else:
+        attributes = "CAST(NULL AS JSON)"
+    error_list = (
+        f"list_filter([{', '.join(errors)}], lambda x: x IS NOT NULL)"
+        if errors
+        else "[]::VARCHAR[]"
+    )
+    outer_cols = ["__row"] + [quote(c.name) for c in mappable]
+    if "score" in output.fields:
+        spec = output.fields["score"]
+        lo, hi = (
+            (nz.literal(spec.scale[0]), nz.literal(spec.scale[1]))
+            if spec.scale
+            else (scale_lo, scale_hi)
+        )
+        outer_cols += [f"{lo} AS scale_min", f"{hi} AS scale_max"]
+    outer_cols += [f"{attributes} AS attributes", f"{error_list} AS __errors"]
+    sql = (
+        f"WITH r AS ({level_r}), n AS ({level_n}) "
+        f"SELECT {', '.join(outer_cols)}, FALSE AS __dup FROM n"
+    )
+    return CompiledOutput(
+        sql=sql,
+        fields=[c.name for c in mappable],
+        phone_fields=phone_fields,
+        missing_optional=sorted(set(missing_optional)),
+        used_columns=used,
+    )
+
+
+def mapped_columns(mapping: SourceMapping, file_columns: list[str]) -> set[str]:
+    """File columns that some output of the mapping reads."""
+    names: list[str] = []
+    for output in mapping.outputs:
+        for spec in output.fields.values():
+            names.extend(spec.source_columns)
+        if output.when is not None:
+            names.append(output.when.column)
+    resolved = (resolve_column(n, file_columns) for n in names)
+    return {c for c in resolved if c is not None}
+
+
+def _duck_type(col: Column) -> str:
+    from voxloop.store.ddl import TYPES
+
+    return TYPES["duckdb"][col.type]
+
+
+def _formats(spec: FieldSpec, mapping: SourceMapping) -> list[str]:
+    return spec.formats if spec.formats is not None else mapping.timestamp_formats
+
+
+def _vocab_list(vocab: str) -> str:
+    from voxloop.model.vocab import VOCABULARIES
+
+    return ", ".join(VOCABULARIES[vocab][0])
+
+
+def _scale_sql(output: Output) -> tuple[str, str]:
+    scales = dict(DEFAULT_SCALES)
+    scales.update(output.scales)
+    lo = " ".join(f"WHEN {nz.literal(k)} THEN {nz.literal(v[0])}" for k, v in scales.items())
+    hi = " ".join(f"WHEN {nz.literal(k)} THEN {nz.literal(v[1])}" for k, v in scales.items())
+    return f"(CASE instrument {lo} END)", f"(CASE instrument {hi} END)"
+
+
+def _normalised(
+    col: Column, spec: FieldSpec, e: str, mapping: SourceMapping, ctx: CompileContext
+) -> str:
+    kind = col.kind or "text"
+    if kind == "id":
+        return nz.id_sql(e)
+    if kind in ("text", "long_text"):
+        return e
+    if kind == "email":
+        return nz.email_sql(e)
+    if kind == "handle":
+        return nz.handle_sql(e)
+    if kind.startswith("vocab:"):
+        vocab = kind.split(":", 1)[1]
+        mapped = nz.vocab_sql(e, vocab, spec.value_map)
+        fallback = SOFT_VOCABULARIES.get(vocab)
+        if fallback is not None:
+            return f"CASE WHEN {e} IS NOT NULL THEN coalesce({mapped}, {nz.literal(fallback)}) END"
+        return mapped
+    if kind == "timestamp":
+        tz = spec.time_zone or mapping.time_zone or ctx.time_zone
+        return nz.timestamp_sql(e, _formats(spec, mapping), tz)
+    if kind in ("double", "score"):
+        return nz.number_sql(e)
+    if kind == "int":
+        return nz.integer_sql(e)
+    if kind == "duration":
+        return nz.duration_sql(e, spec.unit)
+    if kind == "bool":
+        return nz.bool_sql(e)
+    raise MappingError(f"no normaliser for kind {kind!r}")  # pragma: no cover

@@ -1,0 +1,200 @@
+"""Source mappings: how one export's columns become canonical rows (``sources/NAME.yaml``).
+
+A mapping is data, validated by pydantic so that a typo is reported with the file and the key
+rather than producing empty columns. Built-in mappings live in ``ingest/builtin/*.yaml`` and a
+workspace mapping may ``extends:`` one of them, overriding only what differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingABC
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from voxloop.errors import MappingError, UnknownSourceError
+from voxloop.model.schema import TARGET_TABLES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    """Where a canonical field's value comes from."""
+
+    column: str | None = None
+    columns: list[str] | None = None
+    separator: str = " / "
+    value: str | None = None
+    value_map: dict[str, str] = Field(default_factory=dict)
+    formats: list[str] | None = None  # timestamps: overrides the mapping's formats
+    time_zone: str | None = None  # timestamps: overrides the mapping's zone
+    scale: tuple[float, float] | None = None  # scores: fixed scale for this field
+    unit: Literal["s", "ms", "min", "h"] = "s"  # durations
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FieldSpec:
+        origins = [x for x in (self.column, self.columns, self.value) if x is not None]
+        if len(origins) != 1:
+            raise ValueError("give exactly one of 'column', 'columns' or 'value'")
+        return self
+
+    @property
+    def source_columns(self) -> list[str]:
+        if self.column is not None:
+            return [self.column]
+        return list(self.columns or [])
+
+
+class Condition(_Strict):
+    """Keep only rows where ``column`` equals one of ``in`` (case-insensitive) or is filled."""
+
+    column: str
+    in_: list[str] | None = Field(default=None, alias="in")
+    not_empty: bool = False
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Output(_Strict):
+    """One canonical table fed by the source."""
+
+    table: Literal["interactions", "feedback"]
+    fields: dict[str, FieldSpec]
+    when: Condition | None = None
+    required: list[str] = Field(default_factory=list)
+    scales: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    interaction_source: str | None = None  # feedback: interaction_ref is an id of this source
+    keep_unmapped: bool = True
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({"column": v} if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> Output:
+        table = TARGET_TABLES[self.table]
+        mappable = {c.name for c in table.mappable}
+        unknown = sorted(set(self.fields) - mappable)
+        if unknown:
+            raise ValueError(
+                f"{self.table} has no mappable field(s) {', '.join(unknown)}; "
+                f"valid fields: {', '.join(sorted(mappable))}"
+            )
+        if "external_id" not in self.fields:
+            raise ValueError(f"{self.table}: 'external_id' must be mapped (it de-duplicates loads)")
+        return self
+
+    def required_fields(self) -> set[str]:
+        table = TARGET_TABLES[self.table]
+        declared = {c.name for c in table.mappable if not c.nullable}
+        return declared | set(self.required)
+
+
+class CsvOptions(_Strict):
+    delimiter: str = "auto"
+    encoding: str = "auto"  # auto: UTF-8 when valid, else Windows-1252 (a superset of Latin-1)
+    quote: str = '"'
+    header: bool = True
+
+
+class SourceMapping(_Strict):
+    """A whole mapping file."""
+
+    name: str
+    description: str = ""
+    extends: str | None = None
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "excel"] = "auto"
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    sheet: str | int = 0
+    time_zone: str | None = None
+    timestamp_formats: list[str] = Field(default_factory=list)
+    default_region: str | None = None
+    outputs: list[Output]
+
+    @property
+    def primary(self) -> Output:
+        return self.outputs[0]
+
+
+def _load_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{origin} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MappingError(f"{origin} must be a YAML mapping with 'name' and 'outputs'")
+    return data
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files("voxloop.ingest") / "builtin"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def _builtin_raw(name: str) -> dict[str, Any]:
+    resource = resources.files("voxloop.ingest") / "builtin" / f"{name}.yaml"
+    return _load_yaml(resource.read_text(encoding="utf-8"), f"built-in mapping '{name}'")
+
+
+def _merge(base: MappingABC[str, Any], override: MappingABC[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_mapping(data: dict[str, Any], origin: str) -> SourceMapping:
+    if data.get("extends"):
+        parent = data["extends"]
+        if parent not in builtin_names():
+            raise MappingError(
+                f"{origin}: extends unknown built-in mapping '{parent}'",
+                hint=f"built-in mappings: {', '.join(builtin_names())}",
+            )
+        data = _merge(_builtin_raw(parent), data)
+    try:
+        return SourceMapping.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise MappingError(
+            f"{origin} is not a valid mapping: {problems}",
+            hint="see the commented example in sources/example.yaml",
+        ) from exc
+
+
+def load_mapping(name: str, workspace_sources: Path | None) -> SourceMapping:
+    """The workspace's ``sources/NAME.yaml`` if present, else the built-in of that name."""
+    if workspace_sources is not None:
+        path = workspace_sources / f"{name}.yaml"
+        if path.is_file():
+            data = _load_yaml(path.read_text(encoding="utf-8"), str(path))
+            data.setdefault("name", name)
+            return parse_mapping(data, str(path))
+    if name in builtin_names():
+        return parse_mapping(_builtin_raw(name), f"built-in mapping '{name}'")
+    local = (
+        sorted(p.stem for p in workspace_sources.glob("*.yaml") if p.stem != "example")
+        if workspace_sources is not None and workspace_sources.is_dir()
+        else []
+    )
+    raise UnknownSourceError(
+        f"no mapping named '{name}'",
+        hint=f"built-in: {', '.join(builtin_names())}"
+        + (f"; in this workspace: {', '.join(local)}" if local else "")
+        + f"; or write sources/{name}.yaml",
+    )

@@ -1,0 +1,153 @@
+"""Normalisers, as SQL expressions so that ten million rows are normalised inside DuckDB.
+
+Each function takes a SQL expression holding the trimmed raw text (``NULL`` when empty) and
+returns a SQL expression for the canonical value. Phone numbers are the exception: their rules
+live in ``phonenumbers``, so the distinct raw values of a load are normalised in Python once
+and joined back (:func:`normalise_phones`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import phonenumbers
+
+from voxloop.model.vocab import VOCABULARIES, normalise_word
+
+EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}$"  # noqa: E501
+
+TRUE_WORDS = ("true", "yes", "y", "1", "oui", "o", "vrai", "t", "met", "ok")
+FALSE_WORDS = ("false", "no", "n", "0", "non", "faux", "f", "missed", "breached", "ko")
+NULL_WORDS = ("n/a", "na", "null", "none", "unknown", "-", "inconnu", "nan")
+
+
+def literal(value: str | float | None) -> str:
+    """A SQL literal (strings quoted, quotes doubled)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, float | int):
+        return repr(float(value))
+    return "'" + value.replace("'", "''") + "'"
+
+
+def literal_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(literal(v) for v in values) + "]"
+
+
+WHITESPACE = " \t\r\n\u00a0\u202f\ufeff"
+
+
+def raw_text(column_sql: str) -> str:
+    """Text trimmed of spaces, tabs, line breaks and non-breaking spaces; empty → NULL."""
+    return f"NULLIF(trim({column_sql}, {literal(WHITESPACE)}), '')"
+
+
+def id_sql(e: str) -> str:
+    # "192625.0" is how spreadsheets and pandas write an integer id that went through a float.
+    return f"regexp_replace({e}, '^(-?[0-9]+)\\.0$', '\\1')"
+
+
+def email_sql(e: str) -> str:
+    return f"CASE WHEN regexp_full_match(lower({e}), {literal(EMAIL_PATTERN)}) THEN lower({e}) END"
+
+
+def handle_sql(e: str) -> str:
+    return f"NULLIF(lower(ltrim({e}, '@')), '')"
+
+
+def word_sql(e: str) -> str:
+    """The lookup key of a vocabulary word (twin of :func:`voxloop.model.vocab.normalise_word`)."""
+    return f"regexp_replace(lower(replace({e}, '_', ' ')), '\\s+', ' ', 'g')"
+
+
+def vocab_sql(e: str, vocabulary: str, value_map: Mapping[str, str]) -> str:
+    """CASE over the user's value map first, then the built-in synonyms; NULL when unknown."""
+    _canonical, synonyms = VOCABULARIES[vocabulary]
+    table: dict[str, str] = {}
+    for word, target in value_map.items():
+        table.setdefault(normalise_word(word), target)
+    for word, target in synonyms.items():
+        table.setdefault(word, target)
+    whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in table.items())
+    return f"(CASE {word_sql(e)} {whens} END)"
+
+
+def number_sql(e: str) -> str:
+    """A decimal number written the French or the English way (``4,5`` or ``4.5``)."""
+    cleaned = f"regexp_replace({e}, '[\\s\u00a0\u202f]', '', 'g')"
+    return (
+        f"TRY_CAST(CASE WHEN {cleaned} LIKE '%,%' AND {cleaned} NOT LIKE '%.%' "
+        f"THEN replace({cleaned}, ',', '.') ELSE replace({cleaned}, ',', '') END AS DOUBLE)"
+    )
+
+
+def integer_sql(e: str) -> str:
+    n = number_sql(e)
+    return f"(CASE WHEN {n} = floor({n}) THEN CAST({n} AS BIGINT) END)"
+
+
+def duration_sql(e: str, unit: str) -> str:
+    factor = {"s": 1.0, "ms": 0.001, "min": 60.0, "h": 3600.0}[unit]
+    clock = (
+        f"(CASE WHEN regexp_full_match({e}, '[0-9]+(:[0-5][0-9]){{1,2}}') THEN "
+        f"list_reduce(list_transform(string_split({e}, ':'), lambda x: CAST(x AS DOUBLE)), "
+        f"lambda acc, x: acc * 60 + x) END)"
+    )
+    return f"(CASE WHEN {e} LIKE '%:%' THEN {clock} ELSE {number_sql(e)} * {factor} END)"
+
+
+def bool_sql(e: str) -> str:
+    w = f"lower({e})"
+    return (
+        f"(CASE WHEN {w} IN {tuple_sql(TRUE_WORDS)} THEN TRUE "
+        f"WHEN {w} IN {tuple_sql(FALSE_WORDS)} THEN FALSE END)"
+    )
+
+
+def is_null_word_sql(e: str) -> str:
+    return f"lower({e}) IN {tuple_sql(NULL_WORDS)}"
+
+
+def tuple_sql(values: Iterable[str]) -> str:
+    return "(" + ", ".join(literal(v) for v in values) + ")"
+
+
+def timestamp_sql(e: str, formats: list[str], time_zone: str) -> str:
+    """Parse with the declared formats; strings without an offset are in ``time_zone``.
+
+    Order matters: an explicit offset in the text wins over the source's zone; ISO 8601 is
+    always accepted.
+    """
+    aware = [f for f in formats if "%z" in f or "%Z" in f]
+    naive = [f for f in formats if f not in aware]
+    parts: list[str] = []
+    if aware:
+        parts.append(f"try_strptime({e}, {literal_list(aware)})")
+    parts.append(
+        f"CASE WHEN regexp_matches({e}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+        f"THEN TRY_CAST({e} AS TIMESTAMPTZ) END"
+    )
+    local_parts = [f"try_strptime({e}, {literal_list(naive)})"] if naive else []
+    local_parts.append(f"TRY_CAST({e} AS TIMESTAMP)")
+    local = f"coalesce({', '.join(local_parts)})"
+    parts.append(f"timezone({literal(time_zone)}, {local})")
+    return f"coalesce({', '.join(parts)})"
+
+
+def normalise_phone(raw: str, region: str) -> str | None:
+    """E.164 for a valid number, else ``None``. ``00`` international prefixes are understood."""
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phones(raws: Iterable[str], region: str) -> list[tuple[str, str | None]]:
+    """Each distinct raw phone with its E.164 form (or ``None`` when it does not parse)."""
+    return [(raw, normalise_phone(raw, region)) for raw in raws]

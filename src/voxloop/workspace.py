@@ -1,0 +1,221 @@
+"""The workspace: the one object the outside world holds (CLI, web, Python users).
+
+A workspace is a folder (``voxloop.toml``, ``sources/``, the YAML files of the later stages)
+plus its store. :meth:`Workspace.open` resolves the settings once and opens the store,
+upgrading an older schema; every component reads from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+
+from voxloop.config import WORKSPACE_FILE, Settings, find_workspace, resolve_settings
+from voxloop.errors import ConfigError, UserError
+from voxloop.ingest.load import LoadResult, ProgressFn, run_load
+from voxloop.ingest.mapping import builtin_names, load_mapping
+from voxloop.model.schema import TABLES_BY_NAME
+from voxloop.store.duckdb_store import DuckDBStore
+
+TEMPLATE_FILES = (
+    "voxloop.toml",
+    "sources/example.yaml",
+    "taxonomy.yaml",
+    "sla.yaml",
+    "journeys.yaml",
+    "loop.yaml",
+)
+
+
+class Workspace:
+    """A voxloop workspace and its open store."""
+
+    def __init__(self, settings: Settings, store: DuckDBStore) -> None:
+        self.settings = settings
+        self.root = settings.root
+        self.store = store
+
+    # -- life cycle ---------------------------------------------------------------------------
+    @classmethod
+    def init(
+        cls, path: str | Path, *, company: str | None = None, force: bool = False
+    ) -> Workspace:
+        """Create a workspace folder with commented templates and an empty store."""
+        root = Path(path)
+        if (root / WORKSPACE_FILE).exists() and not force:
+            raise ConfigError(
+                f"{root} is already a voxloop workspace",
+                hint="open it with --workspace, or choose another folder",
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "sources").mkdir(exist_ok=True)
+        templates = resources.files("voxloop") / "templates"
+        for name in TEMPLATE_FILES:
+            target = root / name
+            if target.exists() and not force:
+                continue
+            text = (templates / name).read_text(encoding="utf-8")
+            if name == "voxloop.toml" and company:
+                text = text.replace('company = "My company"', f"company = {_toml_str(company)}")
+            target.write_text(text, encoding="utf-8")
+        (root / ".gitignore").write_text(
+            "# the store and scratch files are data, not configuration\n"
+            "*.duckdb\n*.duckdb.wal\n.voxloop/\n",
+            encoding="utf-8",
+        )
+        return cls.open(root)
+
+    @classmethod
+    def open(
+        cls, path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
+    ) -> Workspace:
+        """Open the workspace at ``path`` (or ``VOXLOOP_WORKSPACE``, or the current folder)."""
+        root = find_workspace(Path(path) if path is not None else None)
+        settings = resolve_settings(root, overrides)
+        if settings.store.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "PostgreSQL stores are not available in this version",
+                hint='use the embedded store: store = "voxloop.duckdb" in voxloop.toml',
+            )
+        store_path = Path(settings.store)
+        if not store_path.is_absolute():
+            store_path = root / store_path
+        store = DuckDBStore(
+            store_path,
+            memory_limit=settings.memory_limit,
+            threads=settings.threads,
+            temp_dir=root / ".voxloop" / "tmp",
+        )
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        return cls(settings, store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- ingestion ----------------------------------------------------------------------------
+    def sources(self) -> list[dict[str, str]]:
+        """Mappings usable with ``ingest``: the built-ins and the workspace's own."""
+        out = [
+            {"name": n, "origin": "built-in", "description": load_mapping(n, None).description}
+            for n in builtin_names()
+        ]
+        for path in sorted((self.root / "sources").glob("*.yaml")):
+            if path.stem == "example":
+                continue
+            mapping = load_mapping(path.stem, self.root / "sources")
+            out = [o for o in out if o["name"] != path.stem]
+            out.append({"name": path.stem, "origin": str(path), "description": mapping.description})
+        return out
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        source: str,
+        progress: ProgressFn | None = None,
+    ) -> list[LoadResult]:
+        """Load each file through mapping ``source``; each file is its own atomic load."""
+        mapping = load_mapping(source, self.root / "sources")
+        return [run_load(self.store, mapping, Path(p), self.settings, progress) for p in paths]
+
+    # -- reading ------------------------------------------------------------------------------
+    def table(self, name: str) -> pa.Table:
+        """A canonical table as Arrow (``.to_pandas()`` / ``polars.from_arrow`` from there)."""
+        if name not in TABLES_BY_NAME:
+            raise UserError(
+                f"no table named {name!r}", hint=f"tables: {', '.join(sorted(TABLES_BY_NAME))}"
+            )
+        return self.store.arrow(f'SELECT * FROM "{name}"')
+
+    def ibis(self) -> Any:
+        """An Ibis connection over the store: ``ws.ibis().table("interactions")``."""
+        return self.store.ibis()
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run read-only SQL against the store (for analysts and tests)."""
+        return self.store.arrow(sql, list(params or []))
+
+    def status(self) -> dict[str, Any]:
+        """Row counts per canonical table, interactions per channel, and the last loads."""
+        con = self.store.con
+        counts = {}
+        for name in TABLES_BY_NAME:
+            row = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+            counts[name] = int(row[0]) if row else 0
+        channels = dict(
+            con.execute(
+                "SELECT channel, count(*) FROM interactions GROUP BY channel ORDER BY 2 DESC, 1"
+            ).fetchall()
+        )
+        feedback = dict(
+            con.execute(
+                "SELECT instrument, count(*) FROM feedback GROUP BY instrument ORDER BY 2 DESC, 1"
+            ).fetchall()
+        )
+        return {
+            "workspace": str(self.root),
+            "company": self.settings.company,
+            "store": str(self.store.path),
+            "schema_version": self.store.schema_version(),
+            "tables": counts,
+            "interactions_by_channel": channels,
+            "feedback_by_instrument": feedback,
+            "last_loads": self.loads(limit=10),
+        }
+
+    def loads(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.store.con.execute(
+            "SELECT load_id, source, file_path, status, rows_read, rows_loaded, rows_quarantined, "
+            "duplicates_skipped, round(duration_s, 3), strftime(started_at, '%Y-%m-%dT%H:%M:%SZ'), "
+            "message FROM loads ORDER BY load_id DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+        keys = (
+            "load_id",
+            "source",
+            "file",
+            "status",
+            "rows_read",
+            "rows_loaded",
+            "rows_quarantined",
+            "duplicates_skipped",
+            "duration_s",
+            "started_at",
+            "message",
+        )
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def quarantine(self, load_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Rejected rows with their reasons (newest load first)."""
+        where = "WHERE load_id = ?" if load_id is not None else ""
+        params: list[Any] = [load_id] if load_id is not None else []
+        rows = self.store.con.execute(
+            f"SELECT load_id, source, file_path, row_number, line, field, reason, raw "
+            f"FROM quarantine {where} ORDER BY load_id DESC, coalesce(row_number, line) LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        keys = ("load_id", "source", "file", "row_number", "line", "field", "reason", "raw")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

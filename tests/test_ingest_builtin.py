@@ -1,0 +1,174 @@
+"""Every built-in mapping loads its real public sample with counts checkable by hand."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+from voxloop import Workspace
+from voxloop.demo import cfpb_sample
+from voxloop.demo.generate import write_demo_files
+
+CFPB_CHANNELS = {
+    "Web": "web_form",
+    "Referral": "referral",
+    "Phone": "phone",
+    "Postal mail": "mail",
+    "Fax": "fax",
+    "Email": "email",
+}
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_cfpb_sample_matches_the_file(ws: Workspace, shared_data: Path) -> None:
+    path = shared_data / "cfpb-complaints" / "complaints_sample.csv"
+    rows = _read_csv(path)
+    [result] = ws.ingest([path], source="cfpb")
+    assert result.status == "committed"
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6623, 6623, 0)
+    assert result.tables == {"interactions": 6623, "feedback": 1532}
+
+    expected_channels = Counter(CFPB_CHANNELS[r["Submitted via"]] for r in rows)
+    got = dict(
+        ws.store.con.execute("SELECT channel, count(*) FROM interactions GROUP BY 1").fetchall()
+    )
+    assert got == dict(expected_channels)
+
+    narratives = sum(1 for r in rows if r["Consumer complaint narrative"].strip())
+    assert narratives == 1532
+    assert ws.store.con.execute(
+        "SELECT count(*) FROM feedback WHERE instrument = 'none' AND survey_kind = 'complaint' "
+        "AND comment IS NOT NULL AND interaction_id LIKE 'cfpb:%'"
+    ).fetchone() == (1532,)
+
+    timely = Counter((CFPB_CHANNELS[r["Submitted via"]], r["Timely response?"]) for r in rows)
+    stored = ws.store.con.execute(
+        "SELECT channel, sla_met, count(*) FROM interactions GROUP BY 1, 2"
+    ).fetchall()
+    assert {(c, "Yes" if m else "No"): n for c, m, n in stored} == dict(timely)
+
+
+def test_cfpb_dates_are_new_york_midnight_in_utc(ws: Workspace, shared_data: Path) -> None:
+    ws.ingest([shared_data / "cfpb-complaints" / "complaints_sample.csv"], source="cfpb")
+    row = ws.store.con.execute(
+        "SELECT strftime(started_at, '%Y-%m-%d %H:%M'), organisation, reason, outcome, case_ref, "
+        "attributes->>'$.State' FROM interactions WHERE external_id = '3571115'"
+    ).fetchone()
+    assert row == (
+        "2020-03-18 04:00",  # 2020-03-18 00:00 in New York (EDT, UTC-4)
+        "TRANSUNION INTERMEDIATE HOLDINGS, INC.",
+        "Credit reporting, credit repair services, or other personal consumer reports / "
+        "Incorrect information on your report",
+        "Closed with explanation",
+        "3571115",
+        "FL",
+    )
+
+
+def test_bundled_cfpb_copy_is_the_same_data(ws: Workspace) -> None:
+    [result] = ws.ingest([cfpb_sample()], source="cfpb")
+    assert (result.rows_loaded, result.tables["feedback"]) == (6623, 1532)
+
+
+def test_twcs_inbound_outbound_and_mentions(ws: Workspace, shared_data: Path) -> None:
+    path = shared_data / "twcs-sample" / "twcs_small.csv"
+    rows = _read_csv(path)
+    inbound = sum(1 for r in rows if r["inbound"] == "True")
+    [result] = ws.ingest([path], source="twcs")
+    assert result.rows_quarantined == 0
+    assert result.rows_loaded == len(rows) == 5000
+    assert result.tables == {"interactions": 5000, "feedback": inbound}
+    counts = dict(
+        ws.store.con.execute("SELECT direction, count(*) FROM interactions GROUP BY 1").fetchall()
+    )
+    assert counts == {"inbound": inbound, "outbound": len(rows) - inbound}
+    brands = {r["author_id"] for r in rows if r["inbound"] == "False"}
+    stored_brands = {
+        b
+        for (b,) in ws.store.con.execute(
+            "SELECT DISTINCT organisation FROM interactions WHERE direction = 'outbound'"
+        ).fetchall()
+    }
+    assert stored_brands == brands
+    # reply ids written as floats by the export ("192625.0") are read as ids
+    first = rows[0]
+    thread = ws.store.con.execute(
+        "SELECT thread_ref FROM interactions WHERE external_id = ?", [first["tweet_id"]]
+    ).fetchone()
+    assert thread == (first["in_response_to_tweet_id"].removesuffix(".0") or None,)
+
+
+def test_french_tweets_through_a_workspace_mapping(ws: Workspace, shared_data: Path) -> None:
+    (ws.root / "sources" / "freemobile.yaml").write_text(
+        "name: freemobile\n"
+        "description: Tweets mentioning Free Mobile\n"
+        "outputs:\n"
+        "  - table: feedback\n"
+        "    fields:\n"
+        "      external_id: tweet_id\n"
+        "      customer_handle: author\n"
+        "      comment: text\n"
+        "      answered_at: date\n"
+        "      instrument: {value: none}\n"
+        "      survey_kind: {value: social}\n"
+        "      channel: {value: twitter}\n"
+        "      platform: {value: twitter}\n"
+        "      language: {value: fr}\n",
+        encoding="utf-8",
+    )
+    path = shared_data / "fr-freemobile-tweets" / "free_tweet_export.csv"
+    rows = _read_csv(path)
+    [result] = ws.ingest([path], source="freemobile")
+    assert result.rows_read == len(rows)
+    assert result.rows_loaded + result.rows_quarantined + result.duplicates_skipped == len(rows)
+    assert result.rows_loaded == len({r["tweet_id"] for r in rows})
+    sample = ws.store.con.execute(
+        "SELECT comment, channel, attributes->>'$.url' FROM feedback WHERE external_id = '000001'"
+    ).fetchone()
+    assert sample is not None
+    assert sample[0].startswith("à parce-que débit très instable")
+    assert sample[1] == "social"
+    assert sample[2].startswith("https://twitter.com/")
+
+
+def test_generated_contacts_surveys_mentions(ws: Workspace, tmp_path: Path) -> None:
+    files = write_demo_files(tmp_path / "gen", contacts=2000)
+    contacts = _read_csv(files["contacts"])
+    [c] = ws.ingest([files["contacts"]], source="contacts")
+    [s] = ws.ingest([files["surveys"]], source="surveys")
+    [m] = ws.ingest([files["mentions"]], source="mentions")
+    assert (c.rows_loaded, c.rows_quarantined) == (len(contacts), 0)
+    assert s.rows_quarantined == m.rows_quarantined == 0
+    # every phone of the generated population is valid, in whatever format it was written
+    assert ws.store.con.execute(
+        "SELECT count(*) FROM interactions "
+        "WHERE attributes->>'$.\"raw.customer_phone\"' IS NOT NULL"
+    ).fetchone() == (0,)
+    assert ws.store.con.execute(
+        "SELECT count(*) FROM interactions WHERE customer_phone NOT SIMILAR TO '\\+336[0-9]{8}'"
+    ).fetchone() == (0,)
+    # French channel words all land on the vocabulary
+    assert ws.store.con.execute(
+        "SELECT count(*) FROM interactions WHERE channel = 'other'"
+    ).fetchone() == (0,)
+    scales = ws.store.con.execute(
+        "SELECT instrument, min(scale_min), max(scale_max), min(score), max(score) "
+        "FROM feedback WHERE source = 'surveys' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert [(i, lo, hi) for i, lo, hi, _, _ in scales] == [
+        ("ces", 1.0, 7.0),
+        ("csat", 1.0, 5.0),
+        ("nps", 0.0, 10.0),
+    ]
+    assert all(lo <= smin and smax <= hi for _, lo, hi, smin, smax in scales)
+    kinds = dict(
+        ws.store.con.execute(
+            "SELECT survey_kind, count(*) FROM feedback WHERE source = 'surveys' GROUP BY 1"
+        ).fetchall()
+    )
+    assert set(kinds) == {"hot", "cold"}
