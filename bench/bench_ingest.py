@@ -53,9 +53,9 @@ def _floor(csv: Path, work: Path, *, all_varchar: bool) -> dict[str, Any]:
         str(db), config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(work / "tmp")}
     )
     options = ", all_varchar = true" if all_varchar else ""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{csv}'{options})")
-    seconds = time.perf_counter() - t0
+    seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     row = con.execute("SELECT count(*) FROM t").fetchone()
     types = [str(r[1]) for r in con.execute("DESCRIBE t").fetchall()]
     t1 = time.perf_counter()
@@ -63,6 +63,7 @@ def _floor(csv: Path, work: Path, *, all_varchar: bool) -> dict[str, Any]:
     close_s = time.perf_counter() - t1
     return {
         "seconds": seconds,
+        "cpu_s": cpu_s,
         "rows": int(row[0]) if row else 0,
         "close_s": close_s,
         "db_mb": db.stat().st_size / 1e6,
@@ -85,9 +86,9 @@ def _voxloop(csv: Path, work: Path) -> dict[str, Any]:
         if stage == "identities" and fraction >= 1.0:
             marks.append((STAGE_END, now))
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = ws.ingest([csv], source="contacts", progress=progress)
-    t1 = time.perf_counter()
+    t1, cpu_s = time.perf_counter(), time.process_time() - c0
     ends = [m[1] for m in marks[1:]] + [t1]
     stages = {name: end - start for (name, start), end in zip(marks, ends, strict=True)}
     stages["(before hashing)"] = (marks[0][1] if marks else t1) - t0
@@ -97,6 +98,7 @@ def _voxloop(csv: Path, work: Path) -> dict[str, Any]:
     close_s = time.perf_counter() - t2
     return {
         "seconds": t1 - t0,
+        "cpu_s": cpu_s,
         "rows": result.rows_read,
         "rows_loaded": result.rows_loaded,
         "rows_quarantined": result.rows_quarantined,
@@ -131,12 +133,23 @@ def worker(case: str, csv: Path, work: Path, result_file: Path) -> None:
 
 
 # -- driver ------------------------------------------------------------------------------------
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``)."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return 0.0
+    fields = stat.read_text(encoding="ascii").splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_case(case: str, csv: Path, scratch: Path) -> dict[str, Any]:
     """One measured case in a fresh subprocess, which reports its own peak RSS (MB)."""
     work = Path(tempfile.mkdtemp(prefix=f"{case}-", dir=scratch))
     result_file = work / "result.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", case, "--csv", str(csv)]
     cmd += ["--work", str(work), "--result", str(result_file)]
+    busy_before = _busy_cpu_s()
     try:
         proc = subprocess.Popen(cmd)
         _pid, status, usage = os.wait4(proc.pid, 0)
@@ -149,7 +162,25 @@ def run_case(case: str, csv: Path, scratch: Path) -> dict[str, Any]:
     # ru_maxrss from wait4 is a cross-check only: Linux carries the pre-exec (forked parent)
     # high-water mark over exec, so it is never below this driver's own RSS.
     result["wait4_maxrss_mb"] = usage.ru_maxrss / 1024  # Linux: kilobytes
+    # CPU used on the machine by anything but this case while it ran (contention, noise)
+    own_cpu = usage.ru_utime + usage.ru_stime
+    result["other_cpu_s"] = max(_busy_cpu_s() - busy_before - own_cpu, 0.0)
     return result
+
+
+def source_fingerprint() -> str:
+    """A digest of voxloop's source, to tie the figures to the code that produced them."""
+    import hashlib
+
+    import voxloop
+
+    root = Path(voxloop.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _median(values: list[float]) -> float:
@@ -164,6 +195,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]], rows: int) -> dict[str, Any
         cases[case] = {
             "seconds": secs,
             "median_s": med,
+            "median_cpu_s": _median([r["cpu_s"] for r in results]),
             "rows_per_s": rows / med,
             "peak_rss_mb": [r["peak_rss_mb"] for r in results],
             "median_peak_mb": _median([r["peak_rss_mb"] for r in results]),
@@ -183,9 +215,11 @@ def summarise(runs: dict[str, list[dict[str, Any]]], rows: int) -> dict[str, Any
     vox = cases["voxloop"]
     ratio = floor_s / vox["median_s"]  # throughput ratio = inverse time ratio, same rows
     return {
+        "runs_by_case": runs,
         "cases": cases,
         "ratio_voxloop_vs_floor": ratio,
         "ratio_voxloop_vs_floor_varchar": cases["floor_varchar"]["median_s"] / vox["median_s"],
+        "cpu_ratio_voxloop_vs_floor": cases[BASELINE]["median_cpu_s"] / vox["median_cpu_s"],
         "target_ratio": TARGET_RATIO,
         "ratio_met": ratio >= TARGET_RATIO,
         "target_peak_mb": TARGET_PEAK_MB,
@@ -197,14 +231,18 @@ def print_table(summary: dict[str, Any], repeat: int, rows: int, file_mb: float)
     cases = summary["cases"]
     print()
     print(f"contacts CSV: {rows:,} rows, {file_mb:,.0f} MB; {repeat} repetition(s), medians")
-    print(f"{'case':<15}{'median s':>10}{'rows/s':>13}{'vs floor':>10}{'peak MB':>10}  runs (s)")
+    print(
+        f"{'case':<15}{'median s':>10}{'rows/s':>13}{'vs floor':>10}{'peak MB':>10}"
+        f"{'CPU s':>8}  runs (s)"
+    )
     floor_s = cases[BASELINE]["median_s"]
     for case in CASES:
         c = cases[case]
         runs = ", ".join(f"{s:.1f}" for s in c["seconds"])
         print(
             f"{case:<15}{c['median_s']:>10.2f}{c['rows_per_s']:>13,.0f}"
-            f"{floor_s / c['median_s']:>10.2f}{c['max_peak_mb']:>10,.0f}  {runs}"
+            f"{floor_s / c['median_s']:>10.2f}{c['max_peak_mb']:>10,.0f}"
+            f"{c['median_cpu_s']:>8.1f}  {runs}"
         )
     ratio = summary["ratio_voxloop_vs_floor"]
     peak = cases["voxloop"]["max_peak_mb"]
@@ -219,7 +257,14 @@ def print_table(summary: dict[str, Any], repeat: int, rows: int, file_mb: float)
     )
     print(
         f"(voxloop / floor_varchar = {summary['ratio_voxloop_vs_floor_varchar']:.3f}; "
+        f"CPU-time ratio = {summary['cpu_ratio_voxloop_vs_floor']:.3f}; "
         "peak MB is the largest of the runs)"
+    )
+    other = sum(r["other_cpu_s"] for rs in summary["runs_by_case"].values() for r in rs)
+    own = sum(r["cpu_s"] for rs in summary["runs_by_case"].values() for r in rs)
+    print(
+        f"other processes used {other:,.0f} CPU-s during the measured cases "
+        f"(the cases' timed sections used {own:,.0f} CPU-s)"
     )
     print()
     print("voxloop stages (median s, share of the median total):")
@@ -267,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = OUT / "scratch"
     scratch.mkdir(exist_ok=True)
 
+    source_before = source_fingerprint()
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in CASES}
     for rep in range(args.repeat):
         order = CASES if rep % 2 == 0 else tuple(reversed(CASES))
@@ -280,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     summary = summarise(runs, args.rows)
+    source_after = source_fingerprint()
+    if source_after != source_before:
+        print("WARNING: voxloop's source changed during the run; the runs may differ in code")
     print_table(summary, args.repeat, args.rows, file_mb)
     import duckdb
 
@@ -290,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         "generate_s": gen_s,
         "repeat": args.repeat,
         "baseline": BASELINE,
+        "voxloop_source": source_before,
+        "voxloop_source_changed_during_run": source_after != source_before,
         "memory_limit": MEMORY_LIMIT,
         "machine": {
             "cpus": os.cpu_count(),
@@ -298,11 +349,10 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
         },
         **summary,
-        "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(f"\nwrote {args.out}")
+    print(f"\nvoxloop source fingerprint {source_before}; wrote {args.out}")
     return 0
 
 

@@ -172,3 +172,43 @@ def test_generated_contacts_surveys_mentions(ws: Workspace, tmp_path: Path) -> N
         ).fetchall()
     )
     assert set(kinds) == {"hot", "cold"}
+
+
+def test_survey_answers_link_to_their_contact_in_either_order(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    surveys = tmp_path / "s.csv"
+    surveys.write_text(
+        "response_id,contact_id,survey,score,answered_at\n"
+        "r1,K1,nps,9,2024-03-01 10:00:00\nr2,K2,nps,3,2024-03-01 10:00:00\n"
+        "r3,ZZ,csat,4,2024-03-01 10:00:00\n",
+        encoding="utf-8",
+    )
+    contacts = tmp_path / "c.csv"
+    contacts.write_text(
+        "contact_id,channel,started_at\nK1,phone,2024-03-01 09:00:00\n", encoding="utf-8"
+    )
+    later = tmp_path / "c2.csv"
+    later.write_text(
+        "contact_id,channel,started_at\nK2,chat,2024-03-01 09:30:00\n", encoding="utf-8"
+    )
+    ws.ingest([contacts], source="contacts")
+    ws.ingest([surveys], source="surveys")  # K1 exists already
+    ws.ingest([later], source="contacts")  # K2 arrives after its answer
+    links = dict(
+        ws.store.con.execute(
+            "SELECT external_id, interaction_id FROM feedback ORDER BY 1"
+        ).fetchall()
+    )
+    assert links == {"r1": "contacts:K1", "r2": "contacts:K2", "r3": None}
+
+
+def test_tables_are_readable_as_arrow_and_ibis(ws: Workspace, shared_data: Path) -> None:
+    ws.ingest([shared_data / "cfpb-complaints" / "complaints_sample.csv"], source="cfpb")
+    arrow = ws.table("interactions")
+    assert arrow.num_rows == 6623
+    assert str(arrow.schema.field("started_at").type) == "timestamp[us, tz=UTC]"
+    con = ws.ibis()
+    t = con.table("interactions")
+    by_channel = t.group_by("channel").aggregate(n=t.count()).to_pyarrow().to_pylist()
+    assert {r["channel"]: r["n"] for r in by_channel}["phone"] == 482

@@ -4,7 +4,8 @@ The query has three levels so that each expression is written once:
 
 1. ``r``: the raw text of every mapped field, plus the unmapped columns;
 2. ``n``: the canonical value of every field (phones joined from their lookup table);
-3. the outer level: the list of problems of each row (``__errors``), which decides between
+3. the outer level: the problems of each row (``__errors``, NULL when none, reasons joined by
+   :data:`ERROR_SEPARATOR`), which decides between
    the canonical table and the quarantine.
 """
 
@@ -20,6 +21,8 @@ from voxloop.model.vocab import DEFAULT_SCALES
 from voxloop.store.ddl import quote
 
 SOFT_VOCABULARIES = {"channel": "other", "direction": None, "survey_kind": None}
+# Reasons of one row are joined with this (a string per row is far cheaper than a list).
+ERROR_SEPARATOR = "\x1f"
 
 
 @dataclass
@@ -29,7 +32,7 @@ class CompileContext:
     file_columns: list[str]
     time_zone: str
     max_field_chars: int
-    phone_tables: dict[str, str] = field(default_factory=dict)  # field -> temp table (raw, e164)
+    lookup_tables: dict[str, str] = field(default_factory=dict)  # field -> table (raw, value)
     row_number_sql: str = "(s.rowid + 1)"  # data row number of staged row ``s``
 
 
@@ -37,7 +40,7 @@ class CompileContext:
 class CompiledOutput:
     sql: str
     fields: list[str]  # canonical columns produced (mappable ones, in table order)
-    phone_fields: dict[str, str]  # field -> raw SQL over the staging table, for phone lookup
+    lookups: dict[str, tuple[str, str]]  # field -> (raw SQL over staging ``s``, kind)
     missing_optional: list[str]  # mapped columns absent from the file
     used_columns: set[str]
 
@@ -137,7 +140,7 @@ def compile_output(
     # level n ------------------------------------------------------------------------------
     joins: list[str] = []
     n_cols = ["r.*"]
-    phone_fields: dict[str, str] = {}
+    lookups: dict[str, tuple[str, str]] = {}
     mappable = list(table.mappable)
     for col in mappable:
         if col.name not in output.fields:
@@ -145,15 +148,37 @@ def compile_output(
             continue
         e = f"r.{quote('r__' + col.name)}"
         spec = output.fields[col.name]
-        if col.kind == "phone":
-            alias = f"ph_{col.name}"
-            lookup = ctx.phone_tables.get(col.name)
-            phone_fields[col.name] = raw_exprs[col.name]
-            if lookup is None:
+        if nz.is_lookup_kind(col.kind) and spec.value is None:
+            assert col.kind is not None
+            lookups[col.name] = (raw_exprs[col.name], col.kind)
+            lookup = ctx.lookup_tables.get(col.name)
+            if lookup is None:  # first pass: the caller only wants ``lookups``
                 n_cols.append(f"CAST(NULL AS VARCHAR) AS {quote(col.name)}")
-            else:
-                joins.append(f"LEFT JOIN {lookup} {alias} ON {alias}.raw = {e}")
-                n_cols.append(f"{alias}.e164 AS {quote(col.name)}")
+                n_cols.append(f"CAST(NULL AS VARCHAR) AS {quote('k__' + col.name)}")
+                continue
+            alias = f"lk_{col.name}"
+            joins.append(f"LEFT JOIN {lookup} {alias} ON {alias}.raw = {e}")
+            known = f"{alias}.value"
+            fallback = SOFT_VOCABULARIES.get(col.kind.split(":", 1)[-1])
+            value = (
+                f"CASE WHEN {e} IS NOT NULL THEN coalesce({known}, {nz.literal(fallback)}) END"
+                if col.kind.startswith("vocab:") and fallback is not None
+                else known
+            )
+            n_cols.append(f"{value} AS {quote(col.name)}")
+            n_cols.append(f"{known} AS {quote('k__' + col.name)}")
+            continue
+        if col.kind is not None and col.kind.startswith("vocab:"):
+            # a constant: checked here, once, rather than on every row
+            vocabulary = col.kind.split(":", 1)[1]
+            word = nz.vocabulary_word(vocabulary, spec.value_map, spec.value or "")
+            if word is None:
+                raise MappingError(
+                    f"mapping '{mapping.name}' ({output.table}): {col.name} value "
+                    f"{spec.value!r} is not one of {_vocab_list(vocabulary)}"
+                )
+            n_cols.append(f"{nz.literal(word)} AS {quote(col.name)}")
+            n_cols.append(f"{nz.literal(word)} AS {quote('k__' + col.name)}")
             continue
         n_cols.append(f"{_normalised(col, spec, e, mapping, ctx)} AS {quote(col.name)}")
     level_n = f"SELECT {', '.join(n_cols)} FROM r {' '.join(joins)}"
@@ -177,14 +202,10 @@ def compile_output(
             soft.append((f"raw.{col.name}", f"CASE WHEN {v} IS NULL THEN {e} END"))
         elif kind.startswith("vocab:"):
             vocab = kind.split(":", 1)[1]
+            known = quote("k__" + col.name)
             if vocab in SOFT_VOCABULARIES:
-                soft.append(
-                    (
-                        f"raw.{col.name}",
-                        f"CASE WHEN {e} IS NOT NULL AND "
-                        f"{nz.vocab_sql(e, vocab, spec.value_map)} IS NULL THEN {e} END",
-                    )
-                )
+                unknown_word = f"CASE WHEN {e} IS NOT NULL AND {known} IS NULL THEN {e} END"
+                soft.append((f"raw.{col.name}", unknown_word))
             else:
                 errors.append(
                     f"CASE WHEN {e} IS NOT NULL AND {v} IS NULL THEN {_msg(col.name, spec, '')} || "
@@ -235,16 +256,19 @@ def compile_output(
     attr_entries = [f"{{'k': {nz.literal(c)}, 'v': {quote('u__' + c)}}}" for c in unmapped]
     attr_entries += [f"{{'k': {nz.literal(k)}, 'v': {expr}}}" for k, expr in soft]
     if attr_entries:
+        # Most rows have nothing to keep: skip building the map for them.
+        values = [quote("u__" + c) for c in unmapped] + [expr for _k, expr in soft]
         attributes = (
-            f"NULLIF(to_json(map_from_entries(list_filter([{', '.join(attr_entries)}], "
-            "lambda x: x.v IS NOT NULL))), '{}')::JSON"
+            f"CASE WHEN coalesce({', '.join(values)}) IS NOT NULL THEN "
+            f"to_json(map_from_entries(list_filter([{', '.join(attr_entries)}], "
+            "lambda x: x.v IS NOT NULL)))::JSON END"
         )
     else:
         attributes = "CAST(NULL AS JSON)"
     error_list = (
-        f"list_filter([{', '.join(errors)}], lambda x: x IS NOT NULL)"
+        f"NULLIF(concat_ws({nz.literal(ERROR_SEPARATOR)}, {', '.join(errors)}), '')"
         if errors
-        else "[]::VARCHAR[]"
+        else "CAST(NULL AS VARCHAR)"
     )
     outer_cols = ["__row"] + [quote(c.name) for c in mappable]
     if "score" in output.fields:
@@ -263,7 +287,7 @@ def compile_output(
     return CompiledOutput(
         sql=sql,
         fields=[c.name for c in mappable],
-        phone_fields=phone_fields,
+        lookups=lookups,
         missing_optional=sorted(set(missing_optional)),
         used_columns=used,
     )
@@ -317,13 +341,6 @@ def _normalised(
         return nz.email_sql(e)
     if kind == "handle":
         return nz.handle_sql(e)
-    if kind.startswith("vocab:"):
-        vocab = kind.split(":", 1)[1]
-        mapped = nz.vocab_sql(e, vocab, spec.value_map)
-        fallback = SOFT_VOCABULARIES.get(vocab)
-        if fallback is not None:
-            return f"CASE WHEN {e} IS NOT NULL THEN coalesce({mapped}, {nz.literal(fallback)}) END"
-        return mapped
     if kind == "timestamp":
         tz = spec.time_zone or mapping.time_zone or ctx.time_zone
         return nz.timestamp_sql(e, _formats(spec, mapping), tz)

@@ -15,6 +15,7 @@ store holds exactly what it held before; a failed load only adds its ledger entr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -24,13 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from voxloop import __version__
 from voxloop.config import Settings
 from voxloop.errors import IngestError, VoxloopError
-from voxloop.ingest.compile import CompileContext, CompiledOutput, compile_output
+from voxloop.ingest.compile import (
+    ERROR_SEPARATOR,
+    CompileContext,
+    CompiledOutput,
+    compile_output,
+)
 from voxloop.ingest.mapping import SourceMapping
-from voxloop.ingest.normalise import literal, normalise_phones
+from voxloop.ingest.normalise import literal, lookup_values
 from voxloop.ingest.readers import stage
 from voxloop.model.schema import LOADS, QUARANTINE, TARGET_TABLES
 from voxloop.store.ddl import quote
@@ -242,9 +249,17 @@ def _load_in_transaction(
     for index, output in enumerate(mapping.outputs):
         report("normalising", index / len(mapping.outputs))
         probe = compile_output(output, mapping, staging, ctx)
-        ctx.phone_tables = {
-            name: _phone_table(con, staging, raw, region, _temp(load_id, f"ph{index}_{name}"))
-            for name, raw in probe.phone_fields.items()
+        ctx.lookup_tables = {
+            name: _lookup_table(
+                con,
+                staging,
+                raw,
+                _temp(load_id, f"lk{index}_{name}"),
+                functools.partial(
+                    lookup_values, kind, region=region, value_map=output.fields[name].value_map
+                ),
+            )
+            for name, (raw, kind) in probe.lookups.items()
         }
         compiled = compile_output(output, mapping, staging, ctx)
         for col in compiled.missing_optional:
@@ -264,8 +279,9 @@ def _load_in_transaction(
     # 3. rows that go to quarantine ---------------------------------------------------------
     bad = _temp(load_id, "bad")
     union = " UNION ALL ".join(
-        f"SELECT __row, {literal(target)} AS target, unnest(__errors) AS reason FROM {table} "
-        f"WHERE len(__errors) > 0"
+        f"SELECT __row, {literal(target)} AS target, "
+        f"unnest(string_split(__errors, {literal(ERROR_SEPARATOR)})) AS reason FROM {table} "
+        f"WHERE __errors IS NOT NULL"
         for _c, table, target in validated
     )
     con.execute(f"CREATE TEMP TABLE {bad} AS {union}")
@@ -314,7 +330,7 @@ def _load_in_transaction(
         )
         con.execute(
             f"CREATE TEMP TABLE {skipped} AS SELECT __row FROM {table} v "
-            f"WHERE len(v.__errors) = 0 {exclude_bad} AND (v.__dup OR {exists_sql})"
+            f"WHERE v.__errors IS NULL {exclude_bad} AND (v.__dup OR {exists_sql})"
         )
         n_skipped = int(_one(con, f"SELECT count(*) FROM {skipped}"))
         if n_skipped:
@@ -343,12 +359,12 @@ def _load_in_transaction(
         row = con.execute(
             f"INSERT INTO {target} ({', '.join(quote(c) for c in cols)}) "
             f"SELECT {', '.join(values[c] for c in cols)} FROM {table} v "
-            f"WHERE len(v.__errors) = 0 {exclude_bad} {skip_filter}"
+            f"WHERE v.__errors IS NULL {exclude_bad} {skip_filter}"
         ).fetchone()
         inserted = int(row[0]) if row else 0
         result.tables[target] = result.tables.get(target, 0) + inserted
         inserted_selects.append(
-            f"SELECT __row FROM {table} v WHERE len(v.__errors) = 0 {exclude_bad} {skip_filter}"
+            f"SELECT __row FROM {table} v WHERE v.__errors IS NULL {exclude_bad} {skip_filter}"
         )
     report("writing", 1.0)
 
@@ -363,33 +379,60 @@ def _load_in_transaction(
         )
     result.rows_loaded = result.rows_read - result.rows_quarantined - result.duplicates_skipped
 
-    # 5. identities -------------------------------------------------------------------------
+    # 5. identities, and survey answers linked to the contact they follow -------------------
     report("identities", 0.0)
     _record_identities(con, validated, bad_rows, bad, mapping.name, load_id, now)
+    _link_feedback_to_interactions(con, load_id)
     report("identities", 1.0)
 
 
-def _phone_table(
-    con: duckdb.DuckDBPyConnection, staging: str, raw_sql: str, region: str, name: str
+def _link_feedback_to_interactions(con: duckdb.DuckDBPyConnection, load_id: int) -> None:
+    """Fill ``feedback.interaction_id`` from ``interaction_ref`` when exactly one contact has
+    that id, whichever of the two was loaded first. Ambiguous ids stay unlinked."""
+    pending = _one(
+        con,
+        "SELECT count(*) FROM feedback WHERE interaction_id IS NULL "
+        "AND interaction_ref IS NOT NULL",
+    )
+    if not pending:
+        return
+    con.execute(
+        """
+        UPDATE feedback SET interaction_id = m.interaction_id
+        FROM (SELECT external_id, any_value(interaction_id) AS interaction_id
+              FROM interactions GROUP BY external_id HAVING count(*) = 1) m
+        WHERE feedback.interaction_id IS NULL
+          AND feedback.interaction_ref = m.external_id
+          AND (feedback.load_id = ?
+               OR m.external_id IN (SELECT external_id FROM interactions WHERE load_id = ?))
+        """,
+        [load_id, load_id],
+    )
+
+
+def _lookup_table(
+    con: duckdb.DuckDBPyConnection,
+    staging: str,
+    raw_sql: str,
+    name: str,
+    normalise: Callable[[list[str]], list[tuple[str, str | None]]],
 ) -> str:
-    """Normalise each distinct raw phone once with ``phonenumbers`` and keep a lookup table."""
+    """Normalise each distinct raw value once (in Python) and keep a (raw, value) table."""
     distinct = con.execute(
         f"SELECT DISTINCT {raw_sql} AS raw FROM {staging} s WHERE {raw_sql} IS NOT NULL"
     ).fetchall()
-    pairs = normalise_phones((str(r[0]) for r in distinct), region)
-    con.execute(f"CREATE TEMP TABLE {name} (raw VARCHAR, e164 VARCHAR)")
+    pairs = normalise([str(r[0]) for r in distinct])
+    con.execute(f"CREATE TEMP TABLE {name} (raw VARCHAR, value VARCHAR)")
     if pairs:
-        import pyarrow as pa
-
         arrow = pa.table(
-            {"raw": [p[0] for p in pairs], "e164": [p[1] for p in pairs]},
-            schema=pa.schema([("raw", pa.string()), ("e164", pa.string())]),
+            {"raw": [p[0] for p in pairs], "value": [p[1] for p in pairs]},
+            schema=pa.schema([("raw", pa.string()), ("value", pa.string())]),
         )
-        con.register("__voxloop_phones", arrow)
+        con.register("__voxloop_lookup", arrow)
         try:
-            con.execute(f"INSERT INTO {name} SELECT * FROM __voxloop_phones")
+            con.execute(f"INSERT INTO {name} SELECT * FROM __voxloop_lookup")
         finally:
-            con.unregister("__voxloop_phones")
+            con.unregister("__voxloop_lookup")
     return name
 
 
@@ -397,7 +440,7 @@ def _mark_in_file_duplicates(con: duckdb.DuckDBPyConnection, table: str, target:
     """Same key twice in one file: identical rows are duplicates, different ones are errors."""
     total, distinct = con.execute(
         f"SELECT count(*), count(DISTINCT external_id) FROM {table} "
-        f"WHERE len(__errors) = 0 AND external_id IS NOT NULL"
+        f"WHERE __errors IS NULL AND external_id IS NOT NULL"
     ).fetchone() or (0, 0)
     if total == distinct:
         return
@@ -409,7 +452,7 @@ def _mark_in_file_duplicates(con: duckdb.DuckDBPyConnection, table: str, target:
                first_value(__row) OVER w AS first_row,
                row_number() OVER w AS rank,
                first_value(h) OVER w = h AS same
-        FROM (SELECT __row, external_id, {payload} AS h FROM {table} WHERE len(__errors) = 0)
+        FROM (SELECT __row, external_id, {payload} AS h FROM {table} WHERE __errors IS NULL)
         WINDOW w AS (PARTITION BY external_id ORDER BY __row)
         QUALIFY rank > 1
         """
@@ -419,7 +462,7 @@ def _mark_in_file_duplicates(con: duckdb.DuckDBPyConnection, table: str, target:
         f"WHERE {table}.__row = d.__row AND d.same"
     )
     con.execute(
-        f"UPDATE {table} SET __errors = list_append(__errors, "
+        f"UPDATE {table} SET __errors = concat_ws({literal(ERROR_SEPARATOR)}, __errors, "
         f"'external_id: ' || {table}.external_id || ' appears again with different values "
         f"(first at row ' || d.first_row || ', which was kept)') FROM {table}__d d "
         f"WHERE {table}.__row = d.__row AND NOT d.same"
@@ -439,7 +482,7 @@ def _record_identities(
 ) -> None:
     selects: list[str] = []
     for compiled, table, _target in validated:
-        keep = "len(__errors) = 0 AND NOT __dup"
+        keep = "__errors IS NULL AND NOT __dup"
         if bad_rows:
             keep += f" AND __row NOT IN (SELECT __row FROM {bad})"
         for column, kind in IDENTITY_KINDS.items():
