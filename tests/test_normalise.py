@@ -230,3 +230,21 @@ def test_twitter_dates_with_offset_inside(con: duckdb.DuckDBPyConnection) -> Non
 )
 def test_unparseable_dates_are_null(con: duckdb.DuckDBPyConnection, raw: str) -> None:
     assert sql_value(con, nz.timestamp_sql("v", FORMATS, "Europe/Paris"), raw) is None
+
+
+def test_separators_are_dropped_before_lookup(con: duckdb.DuckDBPyConnection) -> None:
+    key = nz.lookup_key_sql("phone", "v")
+    keys = {sql_value(con, key, f) for f in ["06 12 34 56 78", "06.12.34.56.78", "06-12-34-56-78"]}
+    assert keys == {"0612345678"}
+    assert nz.normalise_phone(sql_value(con, key, "+33 (0)6 12 34 56 78"), "FR") == "+33612345678"
+
+
+def test_many_phones_are_normalised_in_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    raws = [f"06{d}{n:07d}" for d in "1245678" for n in range(0, 70, 7)] + [
+        "garbage",
+        "+41 44 668 18 00",
+    ]
+    serial = [(raw, nz.normalise_phone(raw, "FR")) for raw in raws]
+    monkeypatch.setattr(nz, "PARALLEL_THRESHOLD", 10)
+    assert nz.normalise_phones(raws, "FR") == serial
+    assert serial[-1] == ("+41 44 668 18 00", "+41446681800")

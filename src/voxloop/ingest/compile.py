@@ -150,14 +150,17 @@ def compile_output(
         spec = output.fields[col.name]
         if nz.is_lookup_kind(col.kind) and spec.value is None:
             assert col.kind is not None
-            lookups[col.name] = (raw_exprs[col.name], col.kind)
+            key = nz.lookup_key_sql(col.kind, raw_exprs[col.name])
+            lookups[col.name] = (key, col.kind)
             lookup = ctx.lookup_tables.get(col.name)
             if lookup is None:  # first pass: the caller only wants ``lookups``
                 n_cols.append(f"CAST(NULL AS VARCHAR) AS {quote(col.name)}")
                 n_cols.append(f"CAST(NULL AS VARCHAR) AS {quote('k__' + col.name)}")
                 continue
             alias = f"lk_{col.name}"
-            joins.append(f"LEFT JOIN {lookup} {alias} ON {alias}.raw = {e}")
+            joins.append(
+                f"LEFT JOIN {lookup} {alias} ON {alias}.raw = {nz.lookup_key_sql(col.kind, e)}"
+            )
             known = f"{alias}.value"
             fallback = SOFT_VOCABULARIES.get(col.kind.split(":", 1)[-1])
             value = (

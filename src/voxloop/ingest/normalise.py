@@ -8,6 +8,11 @@ and joined back (:func:`normalise_phones`).
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 
 import phonenumbers
@@ -147,6 +152,49 @@ def normalise_phone(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def lookup_key_sql(kind: str, e: str) -> str:
+    """The key a looked-up value is normalised under.
+
+    Phones written ``06 12 34 56 78``, ``06.12.34.56.78`` and ``0612345678`` are the same
+    number: separators are dropped first so that ``phonenumbers`` sees each number once.
+    Parentheses stay (``+33 (0)6…`` needs them to drop the trunk prefix).
+    """
+    if kind == "phone":
+        return f"regexp_replace({e}, '[\\s.\\-/\u00a0]', '', 'g')"
+    return e
+
+
+PARALLEL_THRESHOLD = 20_000
+
+
+def _phones_in_worker(raws: list[str], region: str) -> list[str | None]:
+    done = subprocess.run(
+        [sys.executable, "-m", "voxloop.ingest._phone_worker", region],
+        input=json.dumps(raws),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: list[str | None] = json.loads(done.stdout)
+    return result
+
+
+def normalise_phones(raws: list[str], region: str) -> list[tuple[str, str | None]]:
+    """Normalise many distinct phones, on every core when there are many."""
+    workers = os.cpu_count() or 1
+    if len(raws) < PARALLEL_THRESHOLD or workers < 2:
+        return [(raw, normalise_phone(raw, region)) for raw in raws]
+    size = -(-len(raws) // workers)
+    chunks = [raws[i : i + size] for i in range(0, len(raws), size)]
+    with concurrent.futures.ThreadPoolExecutor(len(chunks)) as pool:
+        parts = list(pool.map(lambda chunk: _phones_in_worker(chunk, region), chunks))
+    return [
+        (raw, e164)
+        for chunk, part in zip(chunks, parts, strict=True)
+        for raw, e164 in zip(chunk, part, strict=True)
+    ]
+
+
 def lookup_values(
     kind: str, raws: Iterable[str], *, region: str, value_map: Mapping[str, str]
 ) -> list[tuple[str, str | None]]:
@@ -157,7 +205,7 @@ def lookup_values(
     a long CASE evaluated on every row.
     """
     if kind == "phone":
-        return [(raw, normalise_phone(raw, region)) for raw in raws]
+        return normalise_phones(list(raws), region)
     if kind.startswith("vocab:"):
         vocabulary = kind.split(":", 1)[1]
         return [(raw, vocabulary_word(vocabulary, value_map, raw)) for raw in raws]
