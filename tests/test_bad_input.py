@@ -101,7 +101,9 @@ def test_missing_required_column_names_it_and_leaves_store_untouched(
     with pytest.raises(IngestError) as info:
         ws.ingest([path], source="contacts")
     message = info.value.message
-    assert "nochan.csv" in message and "channel" in message and "contact_id, started_at" in message
+    assert (
+        "nochan.csv" in message and "channel" in message and "'contact_id', 'started_at'" in message
+    )
     assert info.value.hint is not None and "sources/contacts.yaml" in info.value.hint
     assert snapshot(ws) == before
     leftovers = ws.store.con.execute(

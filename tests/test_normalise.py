@@ -248,3 +248,69 @@ def test_many_phones_are_normalised_in_worker_processes(monkeypatch: pytest.Monk
     monkeypatch.setattr(nz, "PARALLEL_THRESHOLD", 10)
     assert nz.normalise_phones(raws, "FR") == serial
     assert serial[-1] == ("+41 44 668 18 00", "+41446681800")
+
+
+@given(
+    st.dates(min_value=datetime(2000, 1, 1).date(), max_value=datetime(2035, 12, 31).date()),
+    st.sampled_from(ZONES),
+    st.sampled_from(["%Y-%m-%d", "%d/%m/%Y"]),
+)
+@settings(max_examples=200, deadline=None)
+def test_dates_without_a_time_are_local_midnight(
+    con: duckdb.DuckDBPyConnection, day: Any, zone: str, fmt: str
+) -> None:
+    # "2024-03-05" ends in "-05", which must not be read as a UTC offset
+    expected = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    got = sql_value(con, nz.timestamp_sql("v", ["%d/%m/%Y", "%Y-%m-%d"], zone), day.strftime(fmt))
+    assert got == expected
+
+
+def test_clock_changes_follow_a_stated_rule(con: duckdb.DuckDBPyConnection) -> None:
+    ts = nz.timestamp_sql("v", ["%Y-%m-%d %H:%M"], "America/New_York")
+    # 01:30 happens twice on 2024-11-03: read as the second occurrence (EST, UTC-5)
+    assert sql_value(con, ts, "2024-11-03 01:30") == datetime(2024, 11, 3, 6, 30, tzinfo=UTC)
+    # 02:30 does not exist on 2024-03-10: moved past the gap, never dropped
+    paris = nz.timestamp_sql("v", ["%Y-%m-%d %H:%M"], "Europe/Paris")
+    assert sql_value(con, paris, "2024-03-31 02:30") == datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2.345,5", 2345.5),
+        ("1,234,567", 1234567.0),
+        ("1.234.567", 1234567.0),
+        ("1,234.5", 1234.5),
+        ("4,5", 4.5),
+        ("1,234", 1.234),  # a lone comma is a decimal comma
+        ("1'234.5", 1234.5),
+        ("-0,75", -0.75),
+        ("1e3", 1000.0),
+        ("nan", None),
+        ("inf", None),
+        ("-Infinity", None),
+        ("12abc", None),
+    ],
+)
+def test_decimal_numbers(con: duckdb.DuckDBPyConnection, raw: str, expected: float | None) -> None:
+    assert sql_value(con, nz.number_sql("v"), raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "sql_type", "expected"),
+    [
+        ("1,234", "BIGINT", 1234),
+        ("1.234", "BIGINT", 1234),
+        ("12 345", "BIGINT", 12345),
+        ("3", "INTEGER", 3),
+        ("3000000000", "INTEGER", None),
+        ("3000000000", "BIGINT", 3000000000),
+        ("1,5", "BIGINT", None),
+        ("1e30", "BIGINT", None),
+        ("nan", "BIGINT", None),
+    ],
+)
+def test_whole_numbers(
+    con: duckdb.DuckDBPyConnection, raw: str, sql_type: str, expected: int | None
+) -> None:
+    assert sql_value(con, nz.integer_sql("v", sql_type), raw) == expected

@@ -21,7 +21,7 @@ from voxloop.errors import (
     VoxloopError,
     WorkspaceNotFoundError,
 )
-from voxloop.ingest.load import LoadResult
+from voxloop.ingest import LoadResult
 from voxloop.workspace import Workspace
 
 __all__ = [

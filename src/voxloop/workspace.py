@@ -17,8 +17,7 @@ import pyarrow as pa
 
 from voxloop.config import WORKSPACE_FILE, Settings, find_workspace, resolve_settings
 from voxloop.errors import ConfigError, UserError
-from voxloop.ingest.load import LoadResult, ProgressFn, run_load
-from voxloop.ingest.mapping import builtin_names, load_mapping
+from voxloop.ingest import LoadResult, ProgressFn, builtin_names, load_mapping, run_load
 from voxloop.model.schema import TABLES_BY_NAME
 from voxloop.store.duckdb_store import DuckDBStore
 
@@ -159,8 +158,8 @@ class Workspace:
         con = self.store.con
         counts = {}
         for name in TABLES_BY_NAME:
-            row = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
-            counts[name] = int(row[0]) if row else 0
+            row = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
+            counts[name] = int(row[0][0]) if row else 0
         channels = dict(
             con.execute(
                 "SELECT channel, count(*) FROM interactions GROUP BY channel ORDER BY 2 DESC, 1"

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from voxloop.ingest.load import STAGES, ProgressFn
+from voxloop.ingest import STAGES, ProgressFn
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 from voxloop.config import WORKSPACE_FILE
 from voxloop.demo.generate import write_demo_files
-from voxloop.ingest.load import ProgressFn
+from voxloop.ingest import ProgressFn
 from voxloop.workspace import Workspace
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from voxloop.errors import IngestError, MappingError
 from voxloop.ingest import normalise as nz
-from voxloop.ingest.mapping import FieldSpec, Output, SourceMapping
+from voxloop.ingest.mapping import FieldSpec, Output, SourceMapping, builtin_names
 from voxloop.model.schema import TARGET_TABLES, Column
 from voxloop.model.vocab import DEFAULT_SCALES
 from voxloop.store.ddl import quote
@@ -29,11 +29,15 @@ ERROR_SEPARATOR = "\x1f"
 class CompileContext:
     source: str
     file_label: str
-    file_columns: list[str]
+    file_columns: list[str]  # header names, in file order
     time_zone: str
     max_field_chars: int
     lookup_tables: dict[str, str] = field(default_factory=dict)  # field -> table (raw, value)
     row_number_sql: str = "(s.rowid + 1)"  # data row number of staged row ``s``
+
+    def column_sql(self, header: str) -> str:
+        """The staged column holding ``header`` (staged columns are named c1, c2, …)."""
+        return f"s.c{self.file_columns.index(header) + 1}"
 
 
 @dataclass
@@ -93,7 +97,7 @@ def compile_output(
                 (missing_required if name in required else missing_optional).append(source_col)
                 continue
             used.add(actual)
-            parts.append(nz.raw_text(f"s.{quote(actual)}"))
+            parts.append(nz.raw_text(ctx.column_sql(actual)))
         if not parts:
             raw_exprs[name] = "CAST(NULL AS VARCHAR)"
         elif len(parts) == 1:
@@ -105,10 +109,14 @@ def compile_output(
     if missing_required:
         raise IngestError(
             f"{ctx.file_label}: missing required column(s) "
-            f"{', '.join(sorted(set(missing_required)))} "
-            f"for mapping '{mapping.name}'; columns found: {', '.join(ctx.file_columns)}",
-            hint=f"rename the column(s) in the file, or map them in sources/{mapping.name}.yaml "
-            f"(extends: {mapping.name})",
+            f"{_names(sorted(set(missing_required)))} "
+            f"for mapping '{mapping.name}'; columns found: {_names(ctx.file_columns)}",
+            hint="rename the column(s) in the file, or "
+            + (
+                f"map them in sources/{mapping.name}.yaml (extends: {mapping.name})"
+                if mapping.name in builtin_names() and mapping.extends is None
+                else f"change the mapping in sources/{mapping.name}.yaml"
+            ),
         )
 
     where = "TRUE"
@@ -117,11 +125,11 @@ def compile_output(
         if actual is None:
             raise IngestError(
                 f"{ctx.file_label}: missing column {output.when.column!r} used to select rows "
-                f"for {output.table}; columns found: {', '.join(ctx.file_columns)}",
+                f"for {output.table}; columns found: {_names(ctx.file_columns)}",
                 hint=f"check the 'when' condition of sources/{mapping.name}.yaml",
             )
         used.add(actual)
-        w = nz.raw_text(f"s.{quote(actual)}")
+        w = nz.raw_text(ctx.column_sql(actual))
         if output.when.in_ is not None:
             where = f"lower({w}) IN {nz.tuple_sql([v.lower() for v in output.when.in_])}"
         if output.when.not_empty:
@@ -134,7 +142,14 @@ def compile_output(
     # level r ------------------------------------------------------------------------------
     r_cols = [f"{ctx.row_number_sql} AS __row"]
     r_cols += [f"{raw} AS {quote('r__' + name)}" for name, raw in raw_exprs.items()]
-    r_cols += [f"{nz.raw_text('s.' + quote(c))} AS {quote('u__' + c)}" for c in unmapped]
+    r_cols += [f"{nz.raw_text(ctx.column_sql(c))} AS {quote('u__' + c)}" for c in unmapped]
+    every_raw = [nz.raw_text(ctx.column_sql(c)) for c in ctx.file_columns]
+    r_cols.append(f"coalesce({', '.join(every_raw)}) IS NULL AS __blank")
+    header_again = " AND ".join(
+        f"lower({raw}) = {nz.literal(c.lower())}"
+        for raw, c in zip(every_raw, ctx.file_columns, strict=True)
+    )
+    r_cols.append(f"coalesce({header_again}, FALSE) AS __header_again")
     level_r = f"SELECT {', '.join(r_cols)} FROM {staging} s WHERE {where}"
 
     # level n ------------------------------------------------------------------------------
@@ -220,10 +235,14 @@ def compile_output(
                 f"{_shown(e)} || {nz.literal(' is not a date/time in the expected formats (' + ', '.join(_formats(spec, mapping)) + ' or ISO 8601)')} END"  # noqa: E501
             )
         elif kind in ("int", "double", "duration", "score"):
+            expected = " is not a whole number in range" if kind == "int" else " is not a number"
             errors.append(
-                f"CASE WHEN {e} IS NOT NULL AND {v} IS NULL THEN {_msg(col.name, spec, '')} || "
-                f"{_shown(e)} || {nz.literal(' is not a number')} END"
+                f"CASE WHEN {e} IS NOT NULL AND {v} IS NULL AND NOT {nz.is_null_word_sql(e)} "
+                f"THEN {_msg(col.name, spec, '')} || {_shown(e)} || {nz.literal(expected)} END"
             )
+            if col.name == "weight":
+                positive = _msg(col.name, spec, "a survey weight must be above 0")
+                errors.append(f"CASE WHEN {v} <= 0 THEN {positive} END")
             if kind == "duration":
                 negative = _msg(col.name, spec, "a duration cannot be negative")
                 errors.append(f"CASE WHEN {v} < 0 THEN {negative} END")
@@ -268,10 +287,15 @@ def compile_output(
         )
     else:
         attributes = "CAST(NULL AS JSON)"
-    error_list = (
+    field_errors = (
         f"NULLIF(concat_ws({nz.literal(ERROR_SEPARATOR)}, {', '.join(errors)}), '')"
         if errors
         else "CAST(NULL AS VARCHAR)"
+    )
+    error_list = (
+        "CASE WHEN __blank THEN 'row: the row is empty' "
+        "WHEN __header_again THEN 'row: the header line appears again "
+        f"(were several exports concatenated?)' ELSE {field_errors} END"
     )
     outer_cols = ["__row"] + [quote(c.name) for c in mappable]
     if "score" in output.fields:
@@ -294,6 +318,10 @@ def compile_output(
         missing_optional=sorted(set(missing_optional)),
         used_columns=used,
     )
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
 
 
 def mapped_columns(mapping: SourceMapping, file_columns: list[str]) -> set[str]:
@@ -350,7 +378,7 @@ def _normalised(
     if kind in ("double", "score"):
         return nz.number_sql(e)
     if kind == "int":
-        return nz.integer_sql(e)
+        return nz.integer_sql(e, _duck_type(col))
     if kind == "duration":
         return nz.duration_sql(e, spec.unit)
     if kind == "bool":

@@ -72,22 +72,49 @@ def vocabulary_word(vocabulary: str, value_map: Mapping[str, str], raw: str) -> 
     return synonyms.get(key)
 
 
+def _cleaned(e: str) -> str:
+    return f"regexp_replace({e}, '[\\s\u00a0\u202f\u2019'']', '', 'g')"
+
+
 def number_sql(e: str) -> str:
-    """A decimal number written the French or the English way (``4,5`` or ``4.5``).
+    """A finite decimal number, written the English or the French way.
 
-    Plain numbers take the fast path; only the others pay for the clean-up.
+    ``1234.5``, ``1,234.5``, ``1 234,5``, ``1.234,5`` and ``4,5`` are all read; a lone comma is
+    a decimal comma (``1,234`` is 1.234, as a French export means it). ``nan`` and ``inf`` are
+    not numbers. Plain numbers take the fast path; only the others pay for the patterns.
     """
-    cleaned = f"regexp_replace({e}, '[\\s\u00a0\u202f]', '', 'g')"
+    fast = f"TRY_CAST({e} AS DOUBLE)"
+    c = _cleaned(e)
+    english = f"regexp_full_match({c}, '[+-]?[0-9]{{1,3}}(,[0-9]{{3}})+([.][0-9]+)?')"
+    european = f"regexp_full_match({c}, '[+-]?[0-9]{{1,3}}([.][0-9]{{3}})+(,[0-9]+)?')"
+    comma = f"regexp_full_match({c}, '[+-]?[0-9]*,[0-9]+')"
     slow = (
-        f"TRY_CAST(CASE WHEN {cleaned} LIKE '%,%' AND {cleaned} NOT LIKE '%.%' "
-        f"THEN replace({cleaned}, ',', '.') ELSE replace({cleaned}, ',', '') END AS DOUBLE)"
+        f"CASE WHEN {english} AND ({c} LIKE '%.%' OR {c} LIKE '%,%,%') "
+        f"THEN TRY_CAST(replace({c}, ',', '') AS DOUBLE) "
+        f"WHEN {european} AND ({c} LIKE '%,%' OR {c} LIKE '%.%.%') "
+        f"THEN TRY_CAST(replace(replace({c}, '.', ''), ',', '.') AS DOUBLE) "
+        f"WHEN {comma} THEN TRY_CAST(replace({c}, ',', '.') AS DOUBLE) "
+        f"ELSE TRY_CAST({c} AS DOUBLE) END"
     )
-    return f"coalesce(TRY_CAST({e} AS DOUBLE), {slow})"
+    return (
+        f"(CASE WHEN isfinite({fast}) THEN {fast} "
+        f"WHEN {fast} IS NULL AND isfinite({slow}) THEN {slow} END)"
+    )
 
 
-def integer_sql(e: str) -> str:
-    n = number_sql(e)
-    return f"(CASE WHEN {n} = floor({n}) THEN CAST({n} AS BIGINT) END)"
+def integer_sql(e: str, sql_type: str = "BIGINT") -> str:
+    """A whole number in range of ``sql_type``; thousands separators of either kind allowed."""
+    fast = f"TRY_CAST({e} AS DOUBLE)"
+    c = _cleaned(e)
+    grouped = (
+        f"CASE WHEN regexp_full_match({c}, '[+-]?[0-9]{{1,3}}([,.][0-9]{{3}})+') "
+        f"THEN TRY_CAST(regexp_replace({c}, '[,.]', '', 'g') AS DOUBLE) END"
+    )
+    n = (
+        f"coalesce(CASE WHEN {fast} = floor({fast}) THEN {fast} END, {grouped}, "
+        f"TRY_CAST({c} AS DOUBLE))"
+    )
+    return f"(CASE WHEN isfinite({n}) AND {n} = floor({n}) THEN TRY_CAST({n} AS {sql_type}) END)"
 
 
 def duration_sql(e: str, unit: str) -> str:
@@ -116,11 +143,19 @@ def tuple_sql(values: Iterable[str]) -> str:
     return "(" + ", ".join(literal(v) for v in values) + ")"
 
 
+# An explicit UTC offset only counts after a time of day: "2024-03-05" ends in "-05" too.
+OFFSET_PATTERN = (
+    r"[T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+)
+
+
 def timestamp_sql(e: str, formats: list[str], time_zone: str) -> str:
     """Parse with the declared formats; strings without an offset are in ``time_zone``.
 
-    Order matters: an explicit offset in the text wins over the source's zone; ISO 8601 is
-    always accepted.
+    An explicit offset in the text wins over the source's zone; ISO 8601 is always accepted.
+    Local times that occur twice when clocks go back are read as the second occurrence
+    (standard time) and times skipped when clocks go forward are moved past the gap — DuckDB's
+    ICU rules, documented and tested so that they are a decision, not an accident.
     """
     aware = [f for f in formats if "%z" in f or "%Z" in f]
     naive = [f for f in formats if f not in aware]
@@ -128,7 +163,7 @@ def timestamp_sql(e: str, formats: list[str], time_zone: str) -> str:
     if aware:
         parts.append(f"try_strptime({e}, {literal_list(aware)})")
     parts.append(
-        f"CASE WHEN regexp_matches({e}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+        f"CASE WHEN regexp_matches({e}, {literal(OFFSET_PATTERN)}) "
         f"THEN TRY_CAST({e} AS TIMESTAMPTZ) END"
     )
     local_parts = [f"try_strptime({e}, {literal_list(naive)})"] if naive else []

@@ -4,6 +4,10 @@ Every value is staged as text: typing happens in one place (the compiler), where
 becomes a quarantined row with a reason instead of a failed load. CSV goes through DuckDB's
 parallel reader; lines it cannot split are kept as *rejects* (line number, raw line, reason).
 JSON Lines and Excel are read in Python and handed to DuckDB as Arrow.
+
+Staged columns get internal names (``c1``, ``c2``…) so that no header — ``rowid``, a quote,
+two names differing only by case — can collide with SQL; :class:`Staged` maps the file's
+header names onto them. Each staged row knows its data-row number in the file.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import gzip
 import io
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ MAX_LINE_BYTES = 1 << 28  # 256 MB: long fields reach our own check and go to qu
 # A compressed file is decoded into buffers of 16 × the line limit, so it gets a smaller limit.
 MAX_LINE_BYTES_COMPRESSED = 1 << 23
 DELIMITERS = (",", ";", "\t", "|")
+ROW_COLUMN = "__voxloop_row"
 EXTENSIONS = {
     ".csv": "csv",
     ".txt": "csv",
@@ -59,17 +64,50 @@ class Reject:
 
 @dataclass
 class Staged:
+    """A staged file: internal column names, header names, and how to number rows."""
+
     table: str
-    columns: list[str]
+    columns: list[str]  # header names as written (made unique), in file order
     rows: int
     encoding: str
     rejects: list[Reject] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    row_base: int = 0  # rowid of the first data row (temporary tables do not start at 0)
+    row_base: int = 0  # rowid of the first staged row (temporary tables do not start at 0)
+    numbered: bool = False  # True when the table carries ROW_COLUMN (true data-row numbers)
+
+    def ident(self, column: str) -> str:
+        """Internal SQL name of a header name."""
+        return f"c{self.columns.index(column) + 1}"
+
+    def column_sql(self, column: str, alias: str) -> str:
+        return f"{alias}.{self.ident(column)}"
 
     def row_number_sql(self, alias: str) -> str:
-        """SQL for the 1-based data row number of a staged row (file order is kept)."""
+        """SQL for the 1-based data row number of a staged row."""
+        if self.numbered:
+            return f"{alias}.{ROW_COLUMN}"
         return f"({alias}.rowid - {self.row_base} + 1)"
+
+    def raw_json_sql(self, alias: str) -> str:
+        """The raw row as a JSON object keyed by the file's own header names."""
+        pairs = ", ".join(f"{literal(c)}, {self.column_sql(c, alias)}" for c in self.columns)
+        return f"json_object({pairs})"
+
+
+def unique_names(names: Iterable[str | None]) -> list[str]:
+    """Header names as a person reads them: blanks get their position, repeats a suffix
+    (case-insensitively, since mappings match columns regardless of case)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, value in enumerate(names):
+        base = (value or "").strip().lstrip("\ufeff") or f"column{i + 1}"
+        name, n = base, 1
+        while name.casefold() in seen:
+            n += 1
+            name = f"{base}_{n}"
+        seen.add(name.casefold())
+        out.append(name)
+    return out
 
 
 def detect_format(path: Path, declared: str) -> str:
@@ -78,10 +116,7 @@ def detect_format(path: Path, declared: str) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
-    fmt = EXTENSIONS.get(suffixes[-1]) if suffixes else None
-    if fmt is None:
-        return "csv"
-    return fmt
+    return EXTENSIONS.get(suffixes[-1], "csv") if suffixes else "csv"
 
 
 def _open_sample(path: Path) -> bytes:
@@ -149,19 +184,8 @@ def stage(
     work_dir: Path,
 ) -> Staged:
     """Stage ``path`` into temporary table ``table``; raise IngestError if it is unusable."""
-    staged = _stage(con, path, mapping, table, work_dir)
-    row = con.execute(f"SELECT min(rowid) FROM {table}").fetchone()
-    staged.row_base = int(row[0]) if row and row[0] is not None else 0
-    return staged
-
-
-def _stage(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    mapping: SourceMapping,
-    table: str,
-    work_dir: Path,
-) -> Staged:
+    if path.is_dir():
+        raise IngestError(f"{path} is a folder, not a file", hint="give the files inside it")
     if not path.is_file():
         raise IngestError(
             f"{path}: no such file", hint="check the path (relative paths start from here)"
@@ -173,14 +197,16 @@ def _stage(
         )
     fmt = detect_format(path, mapping.format)
     if fmt in ("csv", "tsv"):
-        return _stage_csv(con, path, mapping, table, work_dir, tab=fmt == "tsv")
-    if fmt == "jsonl":
-        return _stage_arrow(con, table, *_read_jsonl(path))
-    if fmt == "parquet":
-        return _stage_parquet(con, path, table)
-    if fmt == "excel":
-        return _stage_arrow(con, table, *_read_excel(path, mapping.sheet))
-    raise IngestError(f"{path}: unsupported format {fmt!r}")  # pragma: no cover
+        staged = _stage_csv(con, path, mapping, table, work_dir, tab=fmt == "tsv")
+    elif fmt == "jsonl":
+        staged = _stage_arrow(con, table, *_read_jsonl(path))
+    elif fmt == "parquet":
+        staged = _stage_parquet(con, path, table)
+    else:
+        staged = _stage_arrow(con, table, *_read_excel(path, mapping.sheet))
+    row = con.execute(f"SELECT min(rowid) FROM {table}").fetchall()
+    staged.row_base = int(row[0][0]) if row and row[0][0] is not None else 0
+    return staged
 
 
 def _stage_csv(
@@ -193,54 +219,83 @@ def _stage_csv(
     tab: bool,
 ) -> Staged:
     sample = _open_sample(path)
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise IngestError(
+            f"{path}: the file is in UTF-16 (Excel's 'Unicode text')",
+            hint="save it as 'CSV UTF-8' instead, or as .xlsx",
+        )
     if b"\x00" in sample:
         raise IngestError(
             f"{path}: this is not a text (CSV) file — it contains binary data",
             hint="export the data as CSV, JSON Lines, Parquet or Excel, "
-            "or give the right extension",
+            "or give the file its right extension",
         )
-    notes: list[str] = []
+    if not mapping.csv.header:
+        raise IngestError(
+            f"{path}: files without a header row are not supported",
+            hint="add a first line naming the columns",
+        )
+    declared = mapping.csv.encoding.lower()
+    encoding = declared if declared != "auto" else ("utf-8" if _is_utf8(sample) else "cp1252")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    converted = work_dir / f"{table}.utf8.csv"
+    try:
+        staged = _read_csv_as(con, path, mapping, table, converted, encoding, tab=tab)
+        unicode_rejects = [r for r in staged.rejects if "UTF-8" in r.reason]
+        if declared == "auto" and encoding == "utf-8" and unicode_rejects:
+            # the first megabyte was UTF-8, a later line is not: read the file as Windows-1252
+            staged = _read_csv_as(con, path, mapping, table, converted, "cp1252", tab=tab)
+            staged.notes.append(
+                f"line {unicode_rejects[0].line} is not UTF-8: the file was read as Windows-1252"
+            )
+        return staged
+    finally:
+        converted.unlink(missing_ok=True)
+
+
+def _read_csv_as(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    mapping: SourceMapping,
+    table: str,
+    converted: Path,
+    encoding: str,
+    *,
+    tab: bool,
+) -> Staged:
     opts = mapping.csv
-    encoding = opts.encoding.lower()
+    notes: list[str] = []
     read_path = path
-    if encoding == "auto":
-        encoding = "utf-8" if _is_utf8(sample) else "cp1252"
     if encoding not in ("utf-8", "utf8", "utf-8-sig"):
         if path.suffix.lower() == ".gz":
             raise IngestError(
                 f"{path}: compressed files must be UTF-8 (this one is {encoding})",
                 hint="decompress it first; voxloop then converts the encoding itself",
             )
-        work_dir.mkdir(parents=True, exist_ok=True)
-        read_path = work_dir / f"{table}.utf8.csv"
-        encoding = _transcode(path, read_path)
+        encoding = _transcode(path, converted)
+        read_path = converted
         notes.append(f"read as {encoding} and converted to UTF-8")
-    text_sample = sample.decode("utf-8", errors="replace").lstrip("\ufeff")
+    text_sample = _open_sample(read_path).decode("utf-8", errors="replace").lstrip("\ufeff")
     if opts.delimiter != "auto":
         delimiter = "\t" if opts.delimiter in ("\\t", "tab") else opts.delimiter
     else:
         delimiter = "\t" if tab else sniff_delimiter(_first_line(text_sample))
-    if not opts.header:
-        raise IngestError(
-            f"{path}: files without a header row are not supported",
-            hint="add a first line naming the columns",
-        )
-    header_cols = _header_columns(text_sample, delimiter, opts.quote)
-    if not header_cols:
+    header = _header_columns(text_sample, delimiter, opts.quote)
+    if not header:
         raise IngestError(f"{path}: no header row found", hint="the first line must name columns")
-    con.execute(f"DROP TABLE IF EXISTS {table}")
+    columns = "{" + ", ".join(f"'c{i + 1}': 'VARCHAR'" for i in range(len(header))) + "}"
     max_line = MAX_LINE_BYTES_COMPRESSED if read_path.suffix.lower() == ".gz" else MAX_LINE_BYTES
-    sql = (
-        f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({literal(str(read_path))}, "
-        f"columns = {_columns_struct(header_cols)}, header = true, "
-        f"delim = {literal(delimiter)}, quote = {literal(opts.quote)}, "
-        f"escape = {literal(opts.quote)}, max_line_size = {max_line}, "
-        "store_rejects = true, rejects_table = 'voxloop_rejects', "
-        "rejects_scan = 'voxloop_reject_scans', null_padding = false, "
-        "parallel = true, normalize_names = false)"
-    )
+    con.execute(f"DROP TABLE IF EXISTS {table}")
     try:
-        con.execute(sql)
+        con.execute(
+            f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({literal(str(read_path))}, "
+            f"columns = {columns}, header = true, "
+            f"delim = {literal(delimiter)}, quote = {literal(opts.quote)}, "
+            f"escape = {literal(opts.quote)}, max_line_size = {max_line}, "
+            "store_rejects = true, rejects_table = 'voxloop_rejects', "
+            "rejects_scan = 'voxloop_reject_scans', null_padding = false, "
+            "parallel = true, normalize_names = false)"
+        )
     except duckdb.Error as exc:
         raise IngestError(
             f"{path}: the CSV reader failed: {_short(exc)}",
@@ -248,32 +303,63 @@ def _stage_csv(
         ) from exc
     rejects = _collect_rejects(con)
     rows = _count(con, table)
+    staged = Staged(table, header, rows, encoding, rejects, notes)
     if rows == 0 and not rejects:
         notes.append("the file has a header but no data rows")
-    return Staged(table, header_cols, rows, encoding, rejects, notes)
+    if rejects:
+        _number_rows_around_rejects(con, staged, read_path, delimiter, opts.quote)
+    return staged
 
 
 def _header_columns(sample: str, delimiter: str, quote_char: str) -> list[str]:
-    """The header names, as written (repeated names get a suffix, blank ones a position)."""
     try:
         first = next(csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar=quote_char))
     except (StopIteration, csv.Error):
         return []
-    names: list[str] = []
-    seen: dict[str, int] = {}
-    for i, value in enumerate(first):
-        name = (value or "").strip() or f"column{i + 1}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}_{seen[name]}"
-        else:
-            seen[name] = 1
-        names.append(name)
-    return names
+    return unique_names(first)
 
 
-def _columns_struct(columns: list[str]) -> str:
-    return "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in columns) + "}"
+def _number_rows_around_rejects(
+    con: duckdb.DuckDBPyConnection, staged: Staged, path: Path, delimiter: str, quote: str
+) -> None:
+    """Rejected lines are not staged, so staged rows no longer know their place in the file.
+
+    A second, Python pass over the file finds the data-row number of every well-formed
+    record; it is attached to the staged rows when both readers agree on how many there are.
+    """
+    width = len(staged.columns)
+    good: list[int] = []
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    csv.field_size_limit(MAX_LINE_BYTES)
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter, quotechar=quote)
+        next(reader, None)
+        number = 0
+        for record in reader:
+            if not record:
+                continue
+            number += 1
+            if len(record) == width:
+                good.append(number)
+    if len(good) != staged.rows:
+        staged.notes.append(
+            "some lines could not be read; row numbers after the first of them may be off"
+        )
+        return
+    numbers = pa.table(
+        {"k": pa.array(range(1, len(good) + 1), pa.int64()), "n": pa.array(good, pa.int64())}
+    )
+    con.register("__voxloop_numbers", numbers)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {staged.table} AS SELECT m.n AS {ROW_COLUMN}, s.* "
+            f"FROM (SELECT rowid - (SELECT min(rowid) FROM {staged.table}) + 1 AS __k, * "
+            f"FROM {staged.table}) s JOIN __voxloop_numbers m ON m.k = s.__k ORDER BY m.n"
+        )
+        con.execute(f"ALTER TABLE {staged.table} DROP COLUMN __k")
+    finally:
+        con.unregister("__voxloop_numbers")
+    staged.numbered = True
 
 
 def _collect_rejects(con: duckdb.DuckDBPyConnection) -> list[Reject]:
@@ -292,16 +378,16 @@ def _reject_reason(message: str) -> str:
         return "the line has more fields than the header (a delimiter inside an unquoted value?)"
     if "missing columns" in lower:
         return "the line has fewer fields than the header (a line break inside a value?)"
-    if "unquoted" in lower or "quote" in lower:
-        return "a quoted value is not closed"
     if "unicode" in lower or "encoding" in lower:
         return "the line is not valid UTF-8 (declare csv.encoding in the mapping)"
+    if "unquoted" in lower or "quote" in lower:
+        return "a quoted value is not closed"
     return message[:300]
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(row[0]) if row else 0
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+    return int(row[0][0]) if row else 0
 
 
 def _short(exc: BaseException, limit: int = 400) -> str:
@@ -310,35 +396,49 @@ def _short(exc: BaseException, limit: int = 400) -> str:
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Staged:
-    con.execute(f"DROP TABLE IF EXISTS {table}")
+    source = f"read_parquet({literal(str(path))})"
     try:
-        con.execute(
-            f"CREATE TEMP TABLE {table} AS SELECT COLUMNS(*)::VARCHAR "
-            f"FROM read_parquet({literal(str(path))})"
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        names = [str(r[0]) for r in described]
+        header = unique_names(names)
+        select = ", ".join(
+            f'CAST("{n.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS c{i + 1}'
+            for i, n in enumerate(names)
         )
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {select} FROM {source}")
     except duckdb.Error as exc:
         raise IngestError(
             f"{path}: not a readable Parquet file: {_short(exc)}",
             hint="check the file was fully written (a truncated Parquet file cannot be read)",
         ) from exc
-    columns = [str(r[0]) for r in con.execute(f"DESCRIBE {table}").fetchall()]
-    return Staged(table, columns, _count(con, table), "parquet")
+    return Staged(table, header, _count(con, table), "parquet")
 
 
 def _stage_arrow(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    arrow: pa.Table,
+    header: list[str],
+    rows: list[tuple[int, list[str | None]]],
     rejects: list[Reject],
     encoding: str,
 ) -> Staged:
+    """Stage rows read in Python; each carries its data-row number."""
+    data: dict[str, Any] = {ROW_COLUMN: pa.array([n for n, _ in rows], pa.int64())}
+    for i in range(len(header)):
+        data[f"c{i + 1}"] = pa.array(
+            [values[i] if i < len(values) else None for _, values in rows], pa.string()
+        )
     con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.register("__voxloop_arrow", arrow)
+    con.register("__voxloop_arrow", pa.table(data))
     try:
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM __voxloop_arrow")
     finally:
         con.unregister("__voxloop_arrow")
-    return Staged(table, list(arrow.column_names), arrow.num_rows, encoding, rejects)
+    staged = Staged(table, header, len(rows), encoding, rejects, numbered=True)
+    if not rows and not rejects:
+        staged.notes.append("the file has no data rows")
+    return staged
 
 
 def _cell_text(value: Any) -> str | None:
@@ -355,18 +455,12 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def _text_table(columns: list[str], rows: Iterator[list[str | None]]) -> pa.Table:
-    data: list[list[str | None]] = [[] for _ in columns]
-    for row in rows:
-        for i, _ in enumerate(columns):
-            data[i].append(row[i] if i < len(row) else None)
-    return pa.table({c: pa.array(d, type=pa.string()) for c, d in zip(columns, data, strict=True)})
-
-
-def _read_jsonl(path: Path) -> tuple[pa.Table, list[Reject], str]:
-    objects: list[dict[str, Any]] = []
+def _read_jsonl(
+    path: Path,
+) -> tuple[list[str], list[tuple[int, list[str | None]]], list[Reject], str]:
+    objects: list[tuple[int, dict[str, Any]]] = []
     rejects: list[Reject] = []
-    columns: dict[str, None] = {}
+    keys: dict[str, None] = {}
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as fh:
         for line_no, raw_bytes in enumerate(fh, start=1):
@@ -376,24 +470,31 @@ def _read_jsonl(path: Path) -> tuple[pa.Table, list[Reject], str]:
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as exc:
-                rejects.append(
-                    Reject(line_no, raw, f"not valid JSON: {exc.msg} (column {exc.colno})")
-                )
+                reason = f"not valid JSON: {exc.msg} (column {exc.colno})"
+                rejects.append(Reject(line_no, raw, reason))
                 continue
             if not isinstance(obj, dict):
+                if line_no == 1 and isinstance(obj, list):
+                    raise IngestError(
+                        f"{path}: this is one JSON array, not JSON Lines",
+                        hint="write one JSON object per line (e.g. jq -c '.[]' file.json)",
+                    )
                 rejects.append(Reject(line_no, raw, "each line must be a JSON object {...}"))
                 continue
-            objects.append(obj)
+            objects.append((line_no, obj))
             for key in obj:
-                columns.setdefault(str(key), None)
-    names = list(columns)
+                keys.setdefault(str(key), None)
+    names = list(keys)
     if not names and not rejects:
         raise IngestError(f"{path}: no JSON object found", hint="one JSON object per line")
-    table = _text_table(names, ([_cell_text(o.get(c)) for c in names] for o in objects))
-    return table, rejects, "utf-8"
+    header = unique_names(names)
+    rows = [(n, [_cell_text(o.get(k)) for k in names]) for n, o in objects]
+    return header, rows, rejects, "utf-8"
 
 
-def _read_excel(path: Path, sheet: str | int) -> tuple[pa.Table, list[Reject], str]:
+def _read_excel(
+    path: Path, sheet: str | int
+) -> tuple[list[str], list[tuple[int, list[str | None]]], list[Reject], str]:
     from python_calamine import CalamineWorkbook
 
     try:
@@ -404,21 +505,23 @@ def _read_excel(path: Path, sheet: str | int) -> tuple[pa.Table, list[Reject], s
             hint="open it in a spreadsheet program and save it again as .xlsx",
         ) from exc
     try:
-        sheet_obj = (
-            book.get_sheet_by_index(sheet)
-            if isinstance(sheet, int)
-            else book.get_sheet_by_name(sheet)
-        )
+        if isinstance(sheet, int):
+            sheet_obj = book.get_sheet_by_index(sheet)
+        else:
+            sheet_obj = book.get_sheet_by_name(sheet)
     except Exception as exc:
         raise IngestError(
             f"{path}: no sheet {sheet!r}",
-            hint=f"sheets in this file: {', '.join(book.sheet_names)}",
+            hint=f"sheets in this file: {', '.join(book.sheet_names)} (set sheet: in the mapping)",
         ) from exc
-    rows = sheet_obj.to_python(skip_empty_area=True)
-    if not rows:
-        raise IngestError(f"{path}: the sheet is empty", hint="nothing was loaded")
-    header = [(_cell_text(v) or f"column{i + 1}").strip() for i, v in enumerate(rows[0])]
-    body = (
-        [_cell_text(v) for v in row] for row in rows[1:] if any(v not in ("", None) for v in row)
-    )
-    return _text_table(header, body), [], "xlsx"
+    grid = sheet_obj.to_python(skip_empty_area=False)
+    filled = [i for i, row in enumerate(grid) if any(v not in ("", None) for v in row)]
+    if not filled:
+        raise IngestError(
+            f"{path}: the sheet {sheet!r} is empty",
+            hint=f"sheets in this file: {', '.join(book.sheet_names)} (set sheet: in the mapping)",
+        )
+    top = filled[0]
+    header = unique_names(_cell_text(v) for v in grid[top])
+    rows = [(i - top, [_cell_text(v) for v in grid[i]]) for i in filled[1:]]
+    return header, rows, [], "xlsx"

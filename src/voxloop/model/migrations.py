@@ -15,7 +15,8 @@ from voxloop.model.schema import TABLES, Column, Table
 DESCRIPTIONS: dict[int, str] = {
     1: "canonical model: customers, identities, interactions, feedback, annotations, cases, "
     "case events, actions, loads, quarantine",
-    2: "ledger records the encoding and a message; quarantine records the physical line",
+    2: "ledger records the encoding, the mapping's fingerprint and a message; quarantine "
+    "records the physical line",
 }
 
 LATEST_VERSION = max(DESCRIPTIONS)

@@ -287,6 +287,7 @@ LOADS = Table(
         Column("source", "text", "Mapping name.", nullable=False),
         Column("file_path", "text", "File as given.", nullable=False),
         Column("file_sha256", "text", "Content hash (detects the same file twice)."),
+        Column("mapping_sha256", "text", "Fingerprint of the mapping used.", since=2),
         Column("file_bytes", "bigint", "File size."),
         Column("status", "text", "committed, failed or unchanged.", nullable=False),
         Column("started_at", "timestamp", "Start (UTC).", nullable=False),

@@ -71,11 +71,11 @@ class DuckDBStore:
         exists = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
             [MIGRATIONS_TABLE],
-        ).fetchone()
-        if not exists or exists[0] == 0:
+        ).fetchall()
+        if not exists or exists[0][0] == 0:
             return 0
-        row = self.con.execute(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        row = self.con.execute(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").fetchall()
+        return int(row[0][0]) if row and row[0][0] is not None else 0
 
     def migrate(self, target: int = LATEST_VERSION) -> list[int]:
         """Bring the store to ``target``; returns the versions applied. Atomic."""
