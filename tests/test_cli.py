@@ -122,3 +122,44 @@ def test_demo_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     unchanged = {k: v for k, v in info["status"]["tables"].items() if k != "loads"}
     assert {k: v for k, v in again["status"]["tables"].items() if k != "loads"} == unchanged
     assert {load["status"] for load in again["loads"]} == {"unchanged"}
+
+
+def test_csv_output_and_partial_failures(runner: CliRunner, tmp_path: Path) -> None:
+    root = _init(runner, tmp_path / "w")
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "1,,,chat,2024-03-01 10:00:00,,\n", encoding="utf-8")
+    later = tmp_path / "later.csv"
+    later.write_text(HEADER + "2,,,chat,2024-03-01 10:00:00,,\n", encoding="utf-8")
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(good),
+            str(tmp_path / "missing.csv"),
+            str(later),
+            "-s",
+            "contacts",
+            "-w",
+            str(root),
+            "-f",
+            "json",
+        ],
+    )
+    assert result.exit_code == 1  # one file failed…
+    rows = json.loads(result.stdout)
+    assert [r["status"] for r in rows] == ["committed", "failed", "committed"]  # …the others not
+    assert "no such file" in rows[1]["error"]
+    status = runner.invoke(app, ["status", "-w", str(root), "-f", "csv"])
+    lines = status.stdout.splitlines()
+    assert lines[0] == "table,rows" and "interactions,2" in lines
+    bad_limit = runner.invoke(app, ["quarantine", "--limit", "-1", "-w", str(root)])
+    assert bad_limit.exit_code == 2
+    unknown = runner.invoke(app, ["quarantine", "--load", "999", "-w", str(root)])
+    assert unknown.exit_code == 1 and "no load 999" in unknown.output
+
+
+def test_init_on_a_file_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
+    target = tmp_path / "data.csv"
+    target.write_text("x\n", encoding="utf-8")
+    result = runner.invoke(app, ["init", str(target)])
+    assert result.exit_code == 1 and "is a file, not a folder" in result.output

@@ -68,3 +68,28 @@ def test_workspace_from_environment(tmp_path: Path) -> None:
         find_workspace(None, environ={"VOXLOOP_WORKSPACE": str(tmp_path / "w")})
         == (tmp_path / "w").resolve()
     )
+
+
+def test_memory_accepts_french_units_and_rejects_nonsense(tmp_path: Path) -> None:
+    _toml(tmp_path, 'memory_limit = "2Go"\n')
+    assert resolve_settings(tmp_path, environ={}).memory_limit == "2GB"
+    s = resolve_settings(tmp_path, environ={"VOXLOOP_MEMORY_LIMIT": "512 mo"})
+    assert s.memory_limit == "512MB"
+    with pytest.raises(ConfigError, match="memory_limit"):
+        resolve_settings(tmp_path, environ={"VOXLOOP_MEMORY_LIMIT": "lots"})
+
+
+def test_region_must_be_a_country_code(tmp_path: Path) -> None:
+    _toml(tmp_path, 'default_region = "be"\n')
+    assert resolve_settings(tmp_path, environ={}).default_region == "BE"
+    with pytest.raises(ConfigError, match="two-letter country code"):
+        resolve_settings(tmp_path, environ={"VOXLOOP_DEFAULT_REGION": "fra"})
+
+
+def test_workspace_is_found_from_a_subfolder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _toml(tmp_path / "w", "")
+    (tmp_path / "w" / "data" / "2024").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "w" / "data" / "2024")
+    assert find_workspace(None, environ={}) == (tmp_path / "w").resolve()

@@ -13,6 +13,7 @@ Nothing else reads the environment or the TOML file: modules receive a :class:`S
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,24 @@ def _as_list(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     raise ValueError('expected a list such as ["fr", "en"] or a comma-separated string')
+
+
+def _as_memory(value: Any) -> str:
+    """DuckDB's syntax (2GB, 500MB); French units (2Go, 500Mo) are understood too."""
+    match = re.fullmatch(r"\s*(\d+(?:[.,]\d+)?)\s*([kKmMgGtT])[oObB]?\s*", str(value))
+    if not match:
+        raise ValueError("expected an amount of memory such as 2GB or 500MB")
+    number, unit = match.groups()
+    return f"{number.replace(',', '.')}{unit.upper()}B"
+
+
+def _as_region(value: Any) -> str:
+    import phonenumbers
+
+    region = str(value).strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("expected a two-letter country code such as FR, BE, CH or CA")
+    return region
 
 
 def _as_time_zone(value: Any) -> str:
@@ -87,11 +106,13 @@ SETTINGS: tuple[Setting, ...] = (
         "FR",
         "Country (ISO 3166 alpha-2) used to read phone numbers written without "
         "an international prefix, e.g. 06 12 34 56 78.",
+        _as_region,
     ),
     Setting(
         "memory_limit",
         "2GB",
-        "Most memory the store may use before spilling to disk (DuckDB syntax: 2GB, 500MB).",
+        "Most memory the store may use before spilling to disk (2GB, 500MB; 2Go works too).",
+        _as_memory,
     ),
     Setting("threads", 0, "Worker threads for the store; 0 means one per core.", _as_int),
     Setting(
@@ -218,23 +239,23 @@ def resolve_settings(
 
 
 def find_workspace(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
-    """Locate the workspace: the explicit folder, else ``VOXLOOP_WORKSPACE``, else the cwd."""
+    """Locate the workspace: the explicit folder, else ``VOXLOOP_WORKSPACE``, else the current
+    folder or the nearest parent holding a ``voxloop.toml`` (as git finds its repository)."""
     env = os.environ if environ is None else environ
-    searched: list[str] = []
     if explicit is not None:
-        candidates = [(explicit, "--workspace")]
+        candidates, origin = [explicit], "--workspace"
     elif env.get(WORKSPACE_ENV):
-        candidates = [(Path(env[WORKSPACE_ENV]), WORKSPACE_ENV)]
+        candidates, origin = [Path(env[WORKSPACE_ENV])], WORKSPACE_ENV
     else:
-        candidates = [(Path.cwd(), "current folder")]
-    for folder, origin in candidates:
+        here = Path.cwd()
+        candidates, origin = [here, *here.parents], "current folder and its parents"
+    for folder in candidates:
         if (folder / WORKSPACE_FILE).is_file():
             return folder.resolve()
-        searched.append(f"{folder} ({origin})")
     from voxloop.errors import WorkspaceNotFoundError
 
     raise WorkspaceNotFoundError(
-        f"no voxloop workspace found: no {WORKSPACE_FILE} in {', '.join(searched)}",
+        f"no voxloop workspace found: no {WORKSPACE_FILE} in {candidates[0]} ({origin})",
         hint="create one with `voxloop init DIR`, or pass --workspace DIR "
         f"(or set {WORKSPACE_ENV})",
     )

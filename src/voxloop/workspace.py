@@ -46,6 +46,10 @@ class Workspace:
     ) -> Workspace:
         """Create a workspace folder with commented templates and an empty store."""
         root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(
+                f"{root} is a file, not a folder", hint="give the name of a new folder"
+            )
         if (root / WORKSPACE_FILE).exists() and not force:
             raise ConfigError(
                 f"{root} is already a voxloop workspace",
@@ -121,9 +125,12 @@ class Workspace:
         for path in sorted((self.root / "sources").glob("*.yaml")):
             if path.stem == "example":
                 continue
-            mapping = load_mapping(path.stem, self.root / "sources")
+            try:
+                description = load_mapping(path.stem, self.root / "sources").description
+            except UserError as exc:  # one broken file must not hide the others
+                description = f"INVALID: {exc.message}"
             out = [o for o in out if o["name"] != path.stem]
-            out.append({"name": path.stem, "origin": str(path), "description": mapping.description})
+            out.append({"name": path.stem, "origin": str(path), "description": description})
         return out
 
     def ingest(
@@ -205,6 +212,13 @@ class Workspace:
 
     def quarantine(self, load_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Rejected rows with their reasons (newest load first)."""
+        if (
+            load_id is not None
+            and not self.store.con.execute(
+                "SELECT 1 FROM loads WHERE load_id = ?", [load_id]
+            ).fetchall()
+        ):
+            raise UserError(f"there is no load {load_id}", hint="list them with `voxloop loads`")
         where = "WHERE load_id = ?" if load_id is not None else ""
         params: list[Any] = [load_id] if load_id is not None else []
         rows = self.store.con.execute(

@@ -14,8 +14,17 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 
 from voxloop import __version__
-from voxloop.cli.output import Format, console, err_console, load_progress, print_json, print_rows
-from voxloop.errors import VoxloopError
+from voxloop.cli.output import (
+    Format,
+    console,
+    err_console,
+    load_progress,
+    print_csv,
+    print_json,
+    print_rows,
+)
+from voxloop.errors import UserError, VoxloopError
+from voxloop.ingest import LoadResult
 from voxloop.workspace import Workspace
 
 P = ParamSpec("P")
@@ -101,44 +110,67 @@ def ingest(
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Load exports into the store. Bad rows go to quarantine with their reason; a file that
-    cannot be read at all is refused and the store is left untouched."""
-    results = []
+    """Load exports into the store.
+
+    Bad rows go to quarantine with their reason. A file that cannot be read at all is refused
+    and leaves the store untouched; the other files are still loaded.
+    """
+    rows: list[dict[str, object]] = []
+    failed = False
     with Workspace.open(workspace) as ws:
         for file in files:
-            with load_progress(fmt is Format.table) as progress:
-                results.extend(ws.ingest([file], source=source, progress=progress))
+            try:
+                with load_progress(fmt is Format.table) as progress:
+                    [result] = ws.ingest([file], source=source, progress=progress)
+            except UserError as exc:
+                failed = True
+                rows.append(
+                    {"file": str(file), "status": "failed", "error": exc.message, "hint": exc.hint}
+                )
+                if fmt is Format.table:
+                    err_console.print(f"[red]Error:[/red] {exc.message}", soft_wrap=True)
+                    if exc.hint:
+                        err_console.print(f"[yellow]→[/yellow] {exc.hint}", soft_wrap=True)
+                continue
+            rows.append(
+                {
+                    "load_id": result.load_id,
+                    "file": result.file,
+                    "status": result.status,
+                    "rows_read": result.rows_read,
+                    "rows_loaded": result.rows_loaded,
+                    "rows_quarantined": result.rows_quarantined,
+                    "duplicates_skipped": result.duplicates_skipped,
+                    "duration_s": round(result.duration_s, 3),
+                    "tables": result.tables,
+                    "notes": result.notes,
+                }
+            )
+            if fmt is Format.table:
+                _print_load(result)
     if fmt is Format.json:
-        rows = [
-            {
-                "load_id": r.load_id,
-                "file": r.file,
-                "status": r.status,
-                "rows_read": r.rows_read,
-                "rows_loaded": r.rows_loaded,
-                "rows_quarantined": r.rows_quarantined,
-                "duplicates_skipped": r.duplicates_skipped,
-                "tables": r.tables,
-                "notes": r.notes,
-            }
-            for r in results
-        ]
         print_json(rows[0] if len(rows) == 1 else rows)
-        return
-    for r in results:
-        colour = "green" if r.rows_quarantined == 0 else "yellow"
-        console.print(
-            f"[{colour}]load {r.load_id}[/{colour}] {r.file}: {r.status} — "
-            f"{r.rows_read:,} read, {r.rows_loaded:,} loaded, "
-            f"{r.rows_quarantined:,} quarantined, {r.duplicates_skipped:,} duplicates skipped "
-            f"({r.duration_s:.1f} s)"
-        )
-        for table, n in r.tables.items():
-            console.print(f"   {table}: +{n:,}")
-        for note in r.notes:
-            console.print(f"   [dim]note: {note}[/dim]")
-        if r.rows_quarantined:
-            console.print(f"   see why: voxloop quarantine --load {r.load_id}")
+    elif fmt is Format.csv:
+        print_csv([{k: v for k, v in r.items() if k not in ("tables", "notes")} for r in rows])
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_load(r: LoadResult) -> None:
+    colour = "green" if r.rows_quarantined == 0 else "yellow"
+    console.print(
+        f"[{colour}]load {r.load_id}[/{colour}] {r.file}: {r.status} — "
+        f"{r.rows_read:,} read, {r.rows_loaded:,} loaded, "
+        f"{r.rows_quarantined:,} quarantined, {r.duplicates_skipped:,} duplicates skipped "
+        f"({r.duration_s:.1f} s)",
+        soft_wrap=True,
+    )
+    for table, n in r.tables.items():
+        console.print(f"   {table}: +{n:,}")
+    for note in r.notes:
+        console.print(f"   [dim]note: {note}[/dim]", soft_wrap=True)
+    if r.rows_quarantined:
+        console.print(f"   see why: voxloop quarantine --load {r.load_id}")
 
 
 @app.command()
@@ -147,8 +179,11 @@ def status(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.table) -> Non
     """Row counts per table, interactions per channel, and the last loads."""
     with Workspace.open(workspace) as ws:
         info = ws.status()
-    if fmt is not Format.table:
+    if fmt is Format.json:
         print_json(info)
+        return
+    if fmt is Format.csv:
+        print_csv([{"table": k, "rows": v} for k, v in info["tables"].items()])
         return
     console.print(f"[bold]{info['company']}[/bold] — {info['workspace']}")
     print_rows(
@@ -166,7 +201,7 @@ def status(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.table) -> Non
 @friendly_errors
 def quarantine(
     load: Annotated[int | None, typer.Option("--load", help="Only this load.")] = None,
-    limit: Annotated[int, typer.Option(help="Most rows to show.")] = 200,
+    limit: Annotated[int, typer.Option(min=1, help="Most rows to show.")] = 200,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -179,7 +214,7 @@ def quarantine(
 @app.command()
 @friendly_errors
 def loads(
-    limit: Annotated[int, typer.Option(help="Most loads to show.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="Most loads to show.")] = 50,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:

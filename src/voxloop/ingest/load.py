@@ -200,7 +200,7 @@ class _Loader:
             f"string_agg(DISTINCT b.reason, '; '), any_value({staged.raw_json_sql('s')}), ? "
             f"FROM {bad} b JOIN {staged.table} s ON {staged.row_number_sql('s')} = b.__row "
             "GROUP BY b.__row",
-            [self.result.load_id, self.mapping.name, str(self.path), self.now],
+            [self.result.load_id, self.mapping.name, self.result.file, self.now],
         )
         for reject in staged.rejects:
             self.con.execute(
@@ -209,7 +209,7 @@ class _Loader:
                 [
                     self.result.load_id,
                     self.mapping.name,
-                    str(self.path),
+                    self.result.file,
                     reject.line,
                     reject.reason,
                     reject.raw,

@@ -7,16 +7,37 @@ workspace mapping may ``extends:`` one of them, overriding only what differs.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping as MappingABC
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voxloop.errors import MappingError, UnknownSourceError
 from voxloop.model.schema import TARGET_TABLES
+from voxloop.model.vocab import VOCABULARIES
+
+
+def check_time_zone(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (e.g. Europe/Paris, America/New_York)"
+            ) from None
+    return value
+
+
+def check_region(value: str | None) -> str | None:
+    if value is not None and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not a two-letter country code such as FR, BE, CH or CA")
+    return value.upper() if value is not None else None
 
 
 class _Strict(BaseModel):
@@ -35,6 +56,11 @@ class FieldSpec(_Strict):
     time_zone: str | None = None  # timestamps: overrides the mapping's zone
     scale: tuple[float, float] | None = None  # scores: fixed scale for this field
     unit: Literal["s", "ms", "min", "h"] = "s"  # durations
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return check_time_zone(value)
 
     @model_validator(mode="after")
     def _one_origin(self) -> FieldSpec:
@@ -90,6 +116,21 @@ class Output(_Strict):
             )
         if "external_id" not in self.fields:
             raise ValueError(f"{self.table}: 'external_id' must be mapped (it de-duplicates loads)")
+        for name, spec in self.fields.items():
+            kind = table.column(name).kind or ""
+            if spec.value_map and not kind.startswith("vocab:"):
+                raise ValueError(f"{name}: value_map only applies to vocabulary fields")
+            if kind.startswith("vocab:"):
+                words, _synonyms = VOCABULARIES[kind.split(":", 1)[1]]
+                wrong = sorted({t for t in spec.value_map.values() if t not in words})
+                if wrong:
+                    raise ValueError(
+                        f"{name}: value_map target(s) {', '.join(wrong)} are not in the "
+                        f"vocabulary; use one of {', '.join(words)}"
+                    )
+        for instrument in self.scales:
+            if instrument not in VOCABULARIES["instrument"][0]:
+                raise ValueError(f"scales: unknown instrument {instrument!r}")
         return self
 
     def required_fields(self) -> set[str]:
@@ -117,11 +158,17 @@ class SourceMapping(_Strict):
     time_zone: str | None = None
     timestamp_formats: list[str] = Field(default_factory=list)
     default_region: str | None = None
-    outputs: list[Output]
+    outputs: list[Output] = Field(min_length=1)
 
-    @property
-    def primary(self) -> Output:
-        return self.outputs[0]
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return check_time_zone(value)
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return check_region(value)
 
 
 def _load_yaml(text: str, origin: str) -> dict[str, Any]:
@@ -147,13 +194,33 @@ def _builtin_raw(name: str) -> dict[str, Any]:
 
 
 def _merge(base: MappingABC[str, Any], override: MappingABC[str, Any]) -> dict[str, Any]:
+    """Deep merge for ``extends:``: dictionaries key by key, ``outputs`` position by position
+    (so overriding one field keeps the others); ``null`` removes an inherited key."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
+        elif key == "outputs" and isinstance(value, list) and isinstance(out.get(key), list):
+            inherited = list(out[key])
+            merged = [
+                _merge(inherited[i], item)
+                if i < len(inherited) and isinstance(item, dict) and isinstance(inherited[i], dict)
+                else item
+                for i, item in enumerate(value)
+            ]
+            out[key] = merged + inherited[len(value) :]
         else:
             out[key] = value
     return out
+
+
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    got = err.get("input")
+    shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+    return f"{where}: {err['msg']}{shown}"
 
 
 def parse_mapping(data: dict[str, Any], origin: str) -> SourceMapping:
@@ -168,9 +235,7 @@ def parse_mapping(data: dict[str, Any], origin: str) -> SourceMapping:
     try:
         return SourceMapping.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise MappingError(
             f"{origin} is not a valid mapping: {problems}",
             hint="see the commented example in sources/example.yaml",
@@ -187,13 +252,16 @@ def load_mapping(name: str, workspace_sources: Path | None) -> SourceMapping:
             return parse_mapping(data, str(path))
     if name in builtin_names():
         return parse_mapping(_builtin_raw(name), f"built-in mapping '{name}'")
+    if name != name.lower():
+        return load_mapping(name.lower(), workspace_sources)
     local = (
         sorted(p.stem for p in workspace_sources.glob("*.yaml") if p.stem != "example")
         if workspace_sources is not None and workspace_sources.is_dir()
         else []
     )
+    close = difflib.get_close_matches(name, [*builtin_names(), *local], n=1)
     raise UnknownSourceError(
-        f"no mapping named '{name}'",
+        f"no mapping named '{name}'" + (f" — did you mean '{close[0]}'?" if close else ""),
         hint=f"built-in: {', '.join(builtin_names())}"
         + (f"; in this workspace: {', '.join(local)}" if local else "")
         + f"; or write sources/{name}.yaml",

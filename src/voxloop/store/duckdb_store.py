@@ -53,7 +53,7 @@ class DuckDBStore:
             if "lock" in str(exc).lower():
                 raise StoreBusyError(
                     f"the store {path} is in use by another voxloop process",
-                    hint="wait for it to finish (or stop `voxloop serve`), then try again",
+                    hint="wait for the other voxloop command to finish, then try again",
                 ) from exc
             raise ConfigError(f"cannot open the store {path}: {exc}") from exc
         except duckdb.InvalidInputException as exc:
