@@ -3,21 +3,28 @@
 The issue's target: loading a 10-million-row ``contacts`` export with normalisation and
 validation runs at ≥ 40 % of the raw floor's throughput, in ≤ 3 GB of peak memory.
 
-Cases, each measured in its own subprocess. Peak memory is the larger of the process's own
-``VmHWM`` and the summed RSS of it and its helper processes, polled every 50 ms:
+Cases, each measured in its own subprocess:
 
-* ``floor`` — the named baseline: a fresh DuckDB database *file* with ``memory_limit`` as in a
-  workspace (2GB), ``CREATE TABLE t AS SELECT * FROM read_csv('file')`` (types auto-detected);
+* ``floor`` — the named baseline: a fresh DuckDB database *file* with the same
+  ``memory_limit`` as the workspace (2GB by default),
+  ``CREATE TABLE t AS SELECT * FROM read_csv('file')`` (types auto-detected);
 * ``floor_varchar`` — the same with ``all_varchar = true``: the bare parse, closest to voxloop's
   own staging step (which reads every column as text); shown for context;
-* ``voxloop`` — a fresh workspace (``Workspace.init`` in a temp folder), then
-  ``ws.ingest([file], source="contacts")``, with per-stage timings from the progress callback.
+* ``voxloop`` — a fresh workspace (``Workspace.init`` in a temp folder, ``memory_limit`` set
+  through ``VOXLOOP_MEMORY_LIMIT``), then ``ws.ingest([file], source="contacts")``, with
+  per-stage timings from the progress callback.
 
 The timed section is the statement (floor) or the ``ingest`` call (voxloop), commit included;
-connecting, closing and deleting the folder are outside it. The case order alternates between
-repetitions. Results: a table on stdout and ``bench/out/ingest.json``.
+connecting, closing and deleting the folder are outside it. Process CPU time over the same
+section is recorded too: on a shared 2-core machine it is steadier than wall time, and the CPU
+used meanwhile by other processes is reported so a noisy run can be recognised. Peak memory is
+the larger of the case process's own ``VmHWM`` and the summed RSS of it and its helper
+processes (voxloop may start some), polled every 50 ms. The case order alternates between
+repetitions. A case that fails is recorded with its error, and the run goes on.
 
-Usage: ``python bench/bench_ingest.py --rows 10000000 --repeat 3``
+Results: a table on stdout and ``bench/out/ingest.json``.
+
+Usage: ``python bench/bench_ingest.py --rows 10000000 --repeat 3 [--memory-limit 2GB]``
 """
 
 from __future__ import annotations
@@ -41,17 +48,17 @@ CASES = ("floor", "floor_varchar", "voxloop")
 BASELINE = "floor"
 TARGET_RATIO = 0.40
 TARGET_PEAK_MB = 3072.0
-MEMORY_LIMIT = "2GB"  # a workspace's default memory_limit setting
+DEFAULT_MEMORY_LIMIT = "2GB"  # a workspace's default memory_limit setting
 STAGE_END = "commit"  # time after the last stage reports 1.0: commit, ledger, temp tables
 
 
 # -- workers (run in a subprocess) ---------------------------------------------------------------
-def _floor(csv: Path, work: Path, *, all_varchar: bool) -> dict[str, Any]:
+def _floor(csv: Path, work: Path, memory_limit: str, *, all_varchar: bool) -> dict[str, Any]:
     import duckdb
 
     db = work / "floor.duckdb"
     con = duckdb.connect(
-        str(db), config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(work / "tmp")}
+        str(db), config={"memory_limit": memory_limit, "temp_directory": str(work / "tmp")}
     )
     options = ", all_varchar = true" if all_varchar else ""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -72,7 +79,8 @@ def _floor(csv: Path, work: Path, *, all_varchar: bool) -> dict[str, Any]:
     }
 
 
-def _voxloop(csv: Path, work: Path) -> dict[str, Any]:
+def _voxloop(csv: Path, work: Path, memory_limit: str) -> dict[str, Any]:
+    os.environ["VOXLOOP_MEMORY_LIMIT"] = memory_limit
     from voxloop import Workspace
 
     ws = Workspace.init(work / "ws")
@@ -88,11 +96,14 @@ def _voxloop(csv: Path, work: Path) -> dict[str, Any]:
             marks.append((STAGE_END, now))
 
     t0, c0 = time.perf_counter(), time.process_time()
-    results = ws.ingest([csv], source="contacts", progress=progress)
-    t1, cpu_s = time.perf_counter(), time.process_time() - c0
-    ends = [m[1] for m in marks[1:]] + [t1]
-    stages = {name: end - start for (name, start), end in zip(marks, ends, strict=True)}
-    stages["(before hashing)"] = (marks[0][1] if marks else t1) - t0
+    try:
+        results = ws.ingest([csv], source="contacts", progress=progress)
+    finally:
+        t1, cpu_s = time.perf_counter(), time.process_time() - c0
+        ends = [m[1] for m in marks[1:]] + [t1]
+        stages = {name: end - start for (name, start), end in zip(marks, ends, strict=True)}
+        stages["(before hashing)"] = (marks[0][1] if marks else t1) - t0
+        print(f"voxloop stages: {json.dumps(stages)}", file=sys.stderr)
     result = results[0]
     t2 = time.perf_counter()
     ws.close()
@@ -124,11 +135,11 @@ def _own_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(case: str, csv: Path, work: Path, result_file: Path) -> None:
+def worker(case: str, csv: Path, work: Path, result_file: Path, memory_limit: str) -> None:
     if case == "voxloop":
-        result = _voxloop(csv, work)
+        result = _voxloop(csv, work, memory_limit)
     else:
-        result = _floor(csv, work, all_varchar=case == "floor_varchar")
+        result = _floor(csv, work, memory_limit, all_varchar=case == "floor_varchar")
     result["peak_rss_mb"] = _own_peak_mb()
     result_file.write_text(json.dumps(result), encoding="utf-8")
 
@@ -174,33 +185,46 @@ def _poll_tree_rss(pid: int, interval: float = 0.05) -> float:
     return peak
 
 
-def run_case(case: str, csv: Path, scratch: Path) -> dict[str, Any]:
-    """One measured case in a fresh subprocess, which reports its own peak RSS (MB)."""
+def run_case(case: str, csv: Path, scratch: Path, memory_limit: str) -> dict[str, Any]:
+    """One measured case in a fresh subprocess; ``{"failed": True, ...}`` if it fails."""
     work = Path(tempfile.mkdtemp(prefix=f"{case}-", dir=scratch))
     result_file = work / "result.json"
+    stderr_file = work / "stderr.txt"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", case, "--csv", str(csv)]
-    cmd += ["--work", str(work), "--result", str(result_file)]
+    cmd += ["--work", str(work), "--result", str(result_file), "--memory-limit", memory_limit]
     busy_before = _busy_cpu_s()
     try:
-        proc = subprocess.Popen(cmd)
-        tree_peak_mb = _poll_tree_rss(proc.pid)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise RuntimeError(f"case {case} failed with exit code {proc.returncode}")
-        result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+        with stderr_file.open("w", encoding="utf-8") as err:
+            proc = subprocess.Popen(cmd, stderr=err)
+            tree_peak_mb = _poll_tree_rss(proc.pid)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        stderr = stderr_file.read_text(encoding="utf-8", errors="replace")
+        if proc.returncode == 0:
+            result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+        else:
+            lines = [ln for ln in stderr.splitlines() if ln.strip()]
+            errors = [ln for ln in lines if "Error" in ln and not ln.startswith(" ")]
+            result = {
+                "failed": True,
+                "exit_code": proc.returncode,
+                "error": (errors or lines or ["(no output)"])[-1][:1000],
+                "stderr_tail": lines[-40:],
+            }
+        result["stages_reached"] = [
+            ln.split(": ", 1)[1] for ln in stderr.splitlines() if ln.startswith("voxloop stages")
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     # ru_maxrss from wait4 is a cross-check only: Linux carries the pre-exec (forked parent)
     # high-water mark over exec, so it is never below this driver's own RSS.
     result["wait4_maxrss_mb"] = usage.ru_maxrss / 1024  # Linux: kilobytes
-    # voxloop may start helper processes (phone normalisation): their RSS adds up with the
-    # main process's, so the case's peak is the larger of its own VmHWM and the polled sum.
     result["tree_peak_rss_mb"] = tree_peak_mb
-    result["main_peak_rss_mb"] = result["peak_rss_mb"]
+    result["main_peak_rss_mb"] = result.get("peak_rss_mb", 0.0)
     result["peak_rss_mb"] = max(result["main_peak_rss_mb"], tree_peak_mb)
     # CPU used on the machine by anything but this case while it ran (contention, noise)
     own_cpu = usage.ru_utime + usage.ru_stime
+    result["case_process_cpu_s"] = own_cpu
     result["other_cpu_s"] = max(_busy_cpu_s() - busy_before - own_cpu, 0.0)
     return result
 
@@ -220,54 +244,69 @@ def source_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]], rows: int) -> dict[str, Any]:
     cases: dict[str, Any] = {}
     for case, results in runs.items():
-        secs = [r["seconds"] for r in results]
-        med = _median(secs)
+        ok = [r for r in results if not r.get("failed")]
+        med = _median([r["seconds"] for r in ok])
+        peaks = [r["peak_rss_mb"] for r in results]
         cases[case] = {
-            "seconds": secs,
+            "runs": len(results),
+            "failures": len(results) - len(ok),
+            "errors": sorted({r["error"] for r in results if r.get("failed")}),
+            "seconds": [r["seconds"] for r in ok],
             "median_s": med,
-            "median_cpu_s": _median([r["cpu_s"] for r in results]),
-            "rows_per_s": rows / med,
-            "peak_rss_mb": [r["peak_rss_mb"] for r in results],
-            "median_peak_mb": _median([r["peak_rss_mb"] for r in results]),
-            "max_peak_mb": max(r["peak_rss_mb"] for r in results),
+            "median_cpu_s": _median([r["cpu_s"] for r in ok]),
+            "rows_per_s": rows / med if med else None,
+            "peak_rss_mb": peaks,
+            "max_peak_mb": max(peaks) if peaks else None,
         }
-        if case == "voxloop":
-            names = list(results[0]["stages"])
+        if case == "voxloop" and ok:
+            names = list(ok[0]["stages"])
             cases[case]["stage_median_s"] = {
-                n: _median([r["stages"].get(n, 0.0) for r in results]) for n in names
+                n: _median([r["stages"].get(n, 0.0) for r in ok]) for n in names
             }
-            last = results[-1]
             cases[case]["counts"] = {
-                k: last[k]
+                k: ok[-1][k]
                 for k in ("rows", "rows_loaded", "rows_quarantined", "duplicates_skipped")
             }
-    floor_s = cases[BASELINE]["median_s"]
-    vox = cases["voxloop"]
-    ratio = floor_s / vox["median_s"]  # throughput ratio = inverse time ratio, same rows
+
+    def ratio(base: str, key: str = "median_s") -> float | None:
+        b, v = cases[base][key], cases["voxloop"][key]
+        return b / v if b and v else None  # throughput ratio = inverse time ratio, same rows
+
+    main_ratio = ratio(BASELINE)
+    peak = cases["voxloop"]["max_peak_mb"]
     return {
-        "runs_by_case": runs,
         "cases": cases,
-        "ratio_voxloop_vs_floor": ratio,
-        "ratio_voxloop_vs_floor_varchar": cases["floor_varchar"]["median_s"] / vox["median_s"],
-        "cpu_ratio_voxloop_vs_floor": cases[BASELINE]["median_cpu_s"] / vox["median_cpu_s"],
+        "ratio_voxloop_vs_floor": main_ratio,
+        "ratio_voxloop_vs_floor_varchar": ratio("floor_varchar"),
+        "cpu_ratio_voxloop_vs_floor": ratio(BASELINE, "median_cpu_s"),
         "target_ratio": TARGET_RATIO,
-        "ratio_met": ratio >= TARGET_RATIO,
+        "ratio_met": main_ratio is not None and main_ratio >= TARGET_RATIO,
         "target_peak_mb": TARGET_PEAK_MB,
-        "peak_met": vox["max_peak_mb"] <= TARGET_PEAK_MB,
+        "peak_met": cases["voxloop"]["failures"] == 0
+        and peak is not None
+        and peak <= TARGET_PEAK_MB,
+        "runs_by_case": runs,
     }
 
 
-def print_table(summary: dict[str, Any], repeat: int, rows: int, file_mb: float) -> None:
+def _fmt(value: float | None, spec: str) -> str:
+    if value is None:  # keep the column's alignment and width
+        width = spec.split(",")[0].split(".")[0]
+        return format("—", width)
+    return format(value, spec)
+
+
+def print_table(summary: dict[str, Any], header: str) -> None:
     cases = summary["cases"]
     print()
-    print(f"contacts CSV: {rows:,} rows, {file_mb:,.0f} MB; {repeat} repetition(s), medians")
+    print(header)
     print(
         f"{'case':<15}{'median s':>10}{'rows/s':>13}{'vs floor':>10}{'peak MB':>10}"
         f"{'CPU s':>8}  runs (s)"
@@ -275,44 +314,59 @@ def print_table(summary: dict[str, Any], repeat: int, rows: int, file_mb: float)
     floor_s = cases[BASELINE]["median_s"]
     for case in CASES:
         c = cases[case]
+        med = c["median_s"]
+        vs = floor_s / med if floor_s and med else None
         runs = ", ".join(f"{s:.1f}" for s in c["seconds"])
+        if c["failures"]:
+            runs += f" ({c['failures']} of {c['runs']} FAILED)"
         print(
-            f"{case:<15}{c['median_s']:>10.2f}{c['rows_per_s']:>13,.0f}"
-            f"{floor_s / c['median_s']:>10.2f}{c['max_peak_mb']:>10,.0f}"
-            f"{c['median_cpu_s']:>8.1f}  {runs}"
+            f"{case:<15}{_fmt(med, '>10.2f')}{_fmt(c['rows_per_s'], '>13,.0f')}"
+            f"{_fmt(vs, '>10.2f')}{_fmt(c['max_peak_mb'], '>10,.0f')}"
+            f"{_fmt(c['median_cpu_s'], '>8.1f')}  {runs}"
         )
+    for case in CASES:
+        for error in cases[case]["errors"]:
+            print(f"  {case} failed: {error}")
+    print()
     ratio = summary["ratio_voxloop_vs_floor"]
     peak = cases["voxloop"]["max_peak_mb"]
-    print()
     print(
-        f"throughput ratio voxloop / floor = {ratio:.3f} "
+        f"throughput ratio voxloop / floor = {_fmt(ratio, '.3f')} "
         f"(target ≥ {TARGET_RATIO:.2f}: {'met' if summary['ratio_met'] else 'NOT met'})"
     )
     print(
-        f"voxloop peak memory = {peak:,.0f} MB "
+        f"voxloop peak memory = {_fmt(peak, ',.0f')} MB "
         f"(target ≤ {TARGET_PEAK_MB:,.0f} MB: {'met' if summary['peak_met'] else 'NOT met'})"
     )
     print(
-        f"(voxloop / floor_varchar = {summary['ratio_voxloop_vs_floor_varchar']:.3f}; "
-        f"CPU-time ratio = {summary['cpu_ratio_voxloop_vs_floor']:.3f}; "
+        f"(voxloop / floor_varchar = {_fmt(summary['ratio_voxloop_vs_floor_varchar'], '.3f')}; "
+        f"CPU-time ratio voxloop / floor = {_fmt(summary['cpu_ratio_voxloop_vs_floor'], '.3f')}; "
         "peak MB is the largest of the runs)"
     )
-    other = sum(r["other_cpu_s"] for rs in summary["runs_by_case"].values() for r in rs)
-    own = sum(r["cpu_s"] for rs in summary["runs_by_case"].values() for r in rs)
+    every = [r for rs in summary["runs_by_case"].values() for r in rs]
+    other = sum(r["other_cpu_s"] for r in every)
+    own = sum(r["case_process_cpu_s"] for r in every)
     print(
-        f"other processes used {other:,.0f} CPU-s during the measured cases "
-        f"(the cases' timed sections used {own:,.0f} CPU-s)"
+        f"other processes used {other:,.0f} CPU-s while the cases ran "
+        f"(the case processes used {own:,.0f} CPU-s)"
     )
-    print()
-    print("voxloop stages (median s, share of the median total):")
-    total = cases["voxloop"]["median_s"]
-    for name, secs in cases["voxloop"]["stage_median_s"].items():
-        print(f"  {name:<22}{secs:>8.2f}  {100 * secs / total:5.1f} %")
-    counts = cases["voxloop"]["counts"]
-    print(
-        f"  rows read {counts['rows']:,}, loaded {counts['rows_loaded']:,}, "
-        f"quarantined {counts['rows_quarantined']:,}, duplicates {counts['duplicates_skipped']:,}"
-    )
+    vox = cases["voxloop"]
+    if "stage_median_s" in vox:
+        print()
+        print("voxloop stages (median s, share of the median total):")
+        for name, secs in vox["stage_median_s"].items():
+            print(f"  {name:<22}{secs:>8.2f}  {100 * secs / vox['median_s']:5.1f} %")
+        counts = vox["counts"]
+        print(
+            f"  rows read {counts['rows']:,}, loaded {counts['rows_loaded']:,}, "
+            f"quarantined {counts['rows_quarantined']:,}, "
+            f"duplicates {counts['duplicates_skipped']:,}"
+        )
+    for r in summary["runs_by_case"]["voxloop"]:
+        if r.get("failed") and r["stages_reached"]:
+            reached = json.loads(r["stages_reached"][-1])
+            stages = ", ".join(f"{k} {v:.1f} s" for k, v in reached.items())
+            print(f"  a failed voxloop run reached: {stages}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--customers", type=int, default=None, help="default rows / 10")
+    parser.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        help="DuckDB memory_limit of every case (default 2GB, the workspace default)",
+    )
     parser.add_argument("--out", type=Path, default=OUT / "ingest.json")
     # internal: one measured case in this process
     parser.add_argument("--worker", choices=CASES, help=argparse.SUPPRESS)
@@ -329,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker:
-        worker(args.worker, args.csv, args.work, args.result)
+        worker(args.worker, args.csv, args.work, args.result, args.memory_limit)
         return 0
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -354,19 +413,28 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.repeat):
         order = CASES if rep % 2 == 0 else tuple(reversed(CASES))
         for case in order:
-            result = run_case(case, csv, scratch)
+            result = run_case(case, csv, scratch, args.memory_limit)
             runs[case].append(result)
+            outcome = (
+                f"FAILED: {result['error'][:150]}"
+                if result.get("failed")
+                else f"{result['seconds']:7.2f} s  CPU {result['cpu_s']:6.1f} s"
+            )
             print(
-                f"  rep {rep + 1}/{args.repeat} {case:<14} {result['seconds']:7.2f} s  "
-                f"peak {result['peak_rss_mb']:7,.0f} MB",
+                f"  rep {rep + 1}/{args.repeat} {case:<14} {outcome}  "
+                f"peak {result['peak_rss_mb']:7,.0f} MB  (other CPU {result['other_cpu_s']:.0f} s)",
                 flush=True,
             )
 
     summary = summarise(runs, args.rows)
     source_after = source_fingerprint()
+    header = (
+        f"contacts CSV: {args.rows:,} rows, {file_mb:,.0f} MB; memory_limit {args.memory_limit}; "
+        f"{args.repeat} repetition(s), medians"
+    )
+    print_table(summary, header)
     if source_after != source_before:
         print("WARNING: voxloop's source changed during the run; the runs may differ in code")
-    print_table(summary, args.repeat, args.rows, file_mb)
     import duckdb
 
     report = {
@@ -376,9 +444,9 @@ def main(argv: list[str] | None = None) -> int:
         "generate_s": gen_s,
         "repeat": args.repeat,
         "baseline": BASELINE,
+        "memory_limit": args.memory_limit,
         "voxloop_source": source_before,
         "voxloop_source_changed_during_run": source_after != source_before,
-        "memory_limit": MEMORY_LIMIT,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -79,7 +79,9 @@ class _Loader:
         return rows[0][0] if rows else None
 
     # -- steps ------------------------------------------------------------------------------
-    def run(self) -> None:
+    def stage(self) -> Staged:
+        """Read the file into a temporary table. Runs before the transaction: temporary
+        tables never reach the store, and a failed read can be retried differently."""
         self.report("reading", 0.0)
         staged = stage(
             self.con,
@@ -92,6 +94,9 @@ class _Loader:
         self.result.encoding = staged.encoding
         self.result.notes.extend(staged.notes)
         self.result.rows_read = staged.rows + len(staged.rejects)
+        return staged
+
+    def run(self, staged: Staged) -> None:
         self.validate(staged)
         bad = self.quarantine(staged)
         self.write(bad)
@@ -348,8 +353,9 @@ def run_load(
 
     loader = _Loader(con, mapping, path, settings, result, report)
     try:
+        staged = loader.stage()
         with store.transaction():
-            loader.run()
+            loader.run(staged)
             finish("committed", "; ".join(result.notes) or None)
     except (VoxloopError, duckdb.Error) as exc:
         message = exc.message if isinstance(exc, VoxloopError) else _first_line(exc)

@@ -31,9 +31,11 @@ from voxloop.ingest.mapping import SourceMapping
 from voxloop.ingest.normalise import literal
 
 SAMPLE_BYTES = 1 << 20
-MAX_LINE_BYTES = 1 << 28  # 256 MB: long fields reach our own check and go to quarantine
-# A compressed file is decoded into buffers of 16 × the line limit, so it gets a smaller limit.
-MAX_LINE_BYTES_COMPRESSED = 1 << 23
+# DuckDB sizes its read buffers from the longest line it accepts, so lines up to 8 MB are read
+# in one pass and a file with longer ones (a 100 MB e-mail body) is read again with 256 MB
+# lines: the long field then reaches our own check and its row goes to quarantine, whole.
+MAX_LINE_BYTES = 1 << 23
+LONG_LINE_BYTES = 1 << 28
 DELIMITERS = (",", ";", "\t", "|")
 ROW_COLUMN = "__voxloop_row"
 EXTENSIONS = {
@@ -284,18 +286,28 @@ def _read_csv_as(
     if not header:
         raise IngestError(f"{path}: no header row found", hint="the first line must name columns")
     columns = "{" + ", ".join(f"'c{i + 1}': 'VARCHAR'" for i in range(len(header))) + "}"
-    max_line = MAX_LINE_BYTES_COMPRESSED if read_path.suffix.lower() == ".gz" else MAX_LINE_BYTES
-    con.execute(f"DROP TABLE IF EXISTS {table}")
-    try:
+
+    def read(max_line: int) -> None:
+        buffer = f", buffer_size = {2 * max_line}" if max_line > MAX_LINE_BYTES else ""
+        con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute(
             f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({literal(str(read_path))}, "
             f"columns = {columns}, header = true, "
             f"delim = {literal(delimiter)}, quote = {literal(opts.quote)}, "
-            f"escape = {literal(opts.quote)}, max_line_size = {max_line}, "
+            f"escape = {literal(opts.quote)}, max_line_size = {max_line}{buffer}, "
             "store_rejects = true, rejects_table = 'voxloop_rejects', "
             "rejects_scan = 'voxloop_reject_scans', null_padding = false, "
             "parallel = true, normalize_names = false)"
         )
+
+    try:
+        try:
+            read(MAX_LINE_BYTES)
+        except duckdb.Error as exc:
+            if "maximum line size" not in str(exc).lower() or read_path.suffix.lower() == ".gz":
+                raise
+            read(LONG_LINE_BYTES)
+            notes.append("some lines are longer than 8 MB; the file was read in long-line mode")
     except duckdb.Error as exc:
         raise IngestError(
             f"{path}: the CSV reader failed: {_short(exc)}",
@@ -330,7 +342,7 @@ def _number_rows_around_rejects(
     width = len(staged.columns)
     good: list[int] = []
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    csv.field_size_limit(MAX_LINE_BYTES)
+    csv.field_size_limit(LONG_LINE_BYTES)
     with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter, quotechar=quote)
         next(reader, None)
