@@ -30,7 +30,9 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 
 def sql_value(con: duckdb.DuckDBPyConnection, expression: str, value: str | None) -> Any:
     row = con.execute(
-        f"SELECT {expression} FROM (SELECT {nz.raw_text('?::VARCHAR')} AS v)", [value]
+        f"SELECT {expression} FROM (SELECT {nz.raw_text('p.v')} AS v "
+        "FROM (SELECT ?::VARCHAR AS v) p)",
+        [value],
     ).fetchone()
     assert row is not None
     return row[0]

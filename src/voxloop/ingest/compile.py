@@ -143,13 +143,22 @@ def compile_output(
     r_cols = [f"{ctx.row_number_sql} AS __row"]
     r_cols += [f"{raw} AS {quote('r__' + name)}" for name, raw in raw_exprs.items()]
     r_cols += [f"{nz.raw_text(ctx.column_sql(c))} AS {quote('u__' + c)}" for c in unmapped]
+    # Row-level checks look at the first column first (CASE only evaluates the rest where
+    # needed): a blank row has no first value, a repeated header repeats the first name.
     every_raw = [nz.raw_text(ctx.column_sql(c)) for c in ctx.file_columns]
-    r_cols.append(f"coalesce({', '.join(every_raw)}) IS NULL AS __blank")
+    first, first_name = every_raw[0], ctx.file_columns[0].lower()
+    r_cols.append(
+        f"CASE WHEN {first} IS NOT NULL THEN FALSE "
+        f"ELSE coalesce({', '.join(every_raw)}) IS NULL END AS __blank"
+    )
     header_again = " AND ".join(
         f"lower({raw}) = {nz.literal(c.lower())}"
         for raw, c in zip(every_raw, ctx.file_columns, strict=True)
     )
-    r_cols.append(f"coalesce({header_again}, FALSE) AS __header_again")
+    r_cols.append(
+        f"CASE WHEN lower({first}) = {nz.literal(first_name)} "
+        f"THEN coalesce({header_again}, FALSE) ELSE FALSE END AS __header_again"
+    )
     level_r = f"SELECT {', '.join(r_cols)} FROM {staging} s WHERE {where}"
 
     # level n ------------------------------------------------------------------------------

@@ -42,9 +42,20 @@ def literal_list(values: Iterable[str]) -> str:
 WHITESPACE = " \t\r\n\u00a0\u202f\ufeff"
 
 
+_EDGE_SPACE = r"^[\s\x{00a0}\x{202f}\x{feff}]|[\s\x{00a0}\x{202f}\x{feff}]$"
+
+
 def raw_text(column_sql: str) -> str:
-    """Text trimmed of spaces, tabs, line breaks and non-breaking spaces; empty → NULL."""
-    return f"NULLIF(trim({column_sql}, {literal(WHITESPACE)}), '')"
+    """Text trimmed of spaces, tabs, line breaks and non-breaking spaces; empty → NULL.
+
+    Most values need no trimming: one regular-expression test lets them through untouched,
+    several times faster than trimming every value of every column.
+    """
+    x = column_sql
+    return (
+        f"CASE WHEN {x} = '' THEN NULL WHEN regexp_matches({x}, {literal(_EDGE_SPACE)}) "
+        f"THEN NULLIF(trim({x}, {literal(WHITESPACE)}), '') ELSE {x} END"
+    )
 
 
 def id_sql(e: str) -> str:
