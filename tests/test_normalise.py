@@ -316,3 +316,41 @@ def test_whole_numbers(
     con: duckdb.DuckDBPyConnection, raw: str, sql_type: str, expected: int | None
 ) -> None:
     assert sql_value(con, nz.integer_sql("v", sql_type), raw) == expected
+
+
+FAST_REGIONS = ("FR", "BE", "CH", "DE", "ES", "GB")
+
+
+@given(
+    st.sampled_from(FAST_REGIONS),
+    st.sampled_from(["national", "plus", "00"]),
+    st.text(alphabet="0123456789", min_size=6, max_size=12),
+)
+@settings(max_examples=1500, deadline=None)
+def test_the_sql_fast_path_never_disagrees_with_phonenumbers(
+    con: duckdb.DuckDBPyConnection, region: str, form: str, digits: str
+) -> None:
+    fast = nz.fast_phone_sql("v", region)
+    if fast is None:  # e.g. GB: several regions share +44, so no fast path
+        assert region == "GB"
+        return
+    cc = str(phonenumbers.country_code_for_region(region))
+    text = {"national": "0" + digits, "plus": "+" + cc + digits, "00": "00" + cc + digits}[form]
+    got = sql_value(con, fast, text)
+    if got is not None:  # when the fast path answers, it answers what phonenumbers says
+        assert got == nz.normalise_phone(text, region)
+
+
+@given(valid_numbers(), st.sampled_from(["national", "e164"]))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_path_settles_ordinary_valid_numbers(
+    con: duckdb.DuckDBPyConnection, case: tuple[str, phonenumbers.PhoneNumber], style: str
+) -> None:
+    region, number = case
+    fast = nz.fast_phone_sql("v", region)
+    assume(fast is not None)
+    assert fast is not None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    text = e164 if style == "e164" else "".join(ch for ch in national if ch.isdigit())
+    assert sql_value(con, fast, text) == e164

@@ -25,6 +25,24 @@ SOFT_VOCABULARIES = {"channel": "other", "direction": None, "survey_kind": None}
 ERROR_SEPARATOR = "\x1f"
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """Where a looked-up field finds its values: a (raw, value) table, or — when the file
+    holds only a few distinct values — the pairs themselves, inlined as a CASE (no join)."""
+
+    table: str | None = None
+    pairs: tuple[tuple[str, str | None], ...] = ()
+
+    def value_sql(self, key: str, alias: str, joins: list[str]) -> str:
+        if self.table is None:
+            whens = " ".join(
+                f"WHEN {nz.literal(raw)} THEN {nz.literal(value)}" for raw, value in self.pairs
+            )
+            return f"(CASE {key} {whens} END)" if whens else "CAST(NULL AS VARCHAR)"
+        joins.append(f"LEFT JOIN {self.table} {alias} ON {alias}.raw = {key}")
+        return f"{alias}.value"
+
+
 @dataclass
 class CompileContext:
     source: str
@@ -32,7 +50,8 @@ class CompileContext:
     file_columns: list[str]  # header names, in file order
     time_zone: str
     max_field_chars: int
-    lookup_tables: dict[str, str] = field(default_factory=dict)  # field -> table (raw, value)
+    lookup_tables: dict[str, Lookup] = field(default_factory=dict)
+    fast_lookups: dict[str, str] = field(default_factory=dict)  # field -> SQL over __KEY__
     row_number_sql: str = "(s.rowid + 1)"  # data row number of staged row ``s``
 
     def column_sql(self, header: str) -> str:
@@ -142,6 +161,11 @@ def compile_output(
     # level r ------------------------------------------------------------------------------
     r_cols = [f"{ctx.row_number_sql} AS __row"]
     r_cols += [f"{raw} AS {quote('r__' + name)}" for name, raw in raw_exprs.items()]
+    for name, raw in raw_exprs.items():  # lookup keys, computed once per row
+        kind = table.column(name).kind
+        if nz.is_lookup_kind(kind) and output.fields[name].value is None:
+            assert kind is not None
+            r_cols.append(f"{nz.lookup_key_sql(kind, raw)} AS {quote('kk__' + name)}")
     r_cols += [f"{nz.raw_text(ctx.column_sql(c))} AS {quote('u__' + c)}" for c in unmapped]
     # Row-level checks look at the first column first (CASE only evaluates the rest where
     # needed): a blank row has no first value, a repeated header repeats the first name.
@@ -181,11 +205,11 @@ def compile_output(
                 n_cols.append(f"CAST(NULL AS VARCHAR) AS {quote(col.name)}")
                 n_cols.append(f"CAST(NULL AS VARCHAR) AS {quote('k__' + col.name)}")
                 continue
-            alias = f"lk_{col.name}"
-            joins.append(
-                f"LEFT JOIN {lookup} {alias} ON {alias}.raw = {nz.lookup_key_sql(col.kind, e)}"
-            )
-            known = f"{alias}.value"
+            key_column = f"r.{quote('kk__' + col.name)}"
+            known = lookup.value_sql(key_column, f"lk_{col.name}", joins)
+            fast = ctx.fast_lookups.get(col.name)
+            if fast is not None:  # phones the SQL fast path settles never reach the lookup
+                known = f"coalesce({fast.replace('__KEY__', key_column)}, {known})"
             fallback = SOFT_VOCABULARIES.get(col.kind.split(":", 1)[-1])
             value = (
                 f"CASE WHEN {e} IS NOT NULL THEN coalesce({known}, {nz.literal(fallback)}) END"

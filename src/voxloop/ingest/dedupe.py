@@ -27,9 +27,12 @@ def in_file_duplicates(
         f"WHERE __errors IS NULL AND __row NOT IN (SELECT __row FROM {bad})"
         for i, t in enumerate(tables)
     )
-    counts = con.execute(f"SELECT count(*), count(DISTINCT external_id) FROM ({union})").fetchall()[
-        0
-    ]
+    ids = " UNION ALL ".join(
+        f"SELECT external_id FROM {t} WHERE __errors IS NULL AND external_id IS NOT NULL "
+        f"AND __row NOT IN (SELECT __row FROM {bad})"
+        for t in tables
+    )
+    [counts] = con.execute(f"SELECT count(*), count(DISTINCT external_id) FROM ({ids})").fetchall()
     if counts[0] == counts[1]:
         return
     con.execute(

@@ -32,13 +32,14 @@ from voxloop.ingest.compile import (
     ERROR_SEPARATOR,
     CompileContext,
     CompiledOutput,
+    Lookup,
     compile_output,
 )
 from voxloop.ingest.dedupe import in_file_duplicates
 from voxloop.ingest.identities import link_feedback_to_interactions, record_identities
 from voxloop.ingest.ledger import LoadResult
 from voxloop.ingest.mapping import SourceMapping
-from voxloop.ingest.normalise import literal, lookup_values
+from voxloop.ingest.normalise import fast_phone_sql, literal, lookup_values
 from voxloop.ingest.readers import Staged, stage
 from voxloop.model.schema import QUARANTINE, TARGET_TABLES
 from voxloop.store.ddl import quote
@@ -48,6 +49,7 @@ ProgressFn = Callable[[str, float], None]  # (stage description, fraction done 0
 
 STAGES = ("hashing", "reading", "normalising", "checking duplicates", "writing", "identities")
 FIELD_PATTERN = r"^([a-z_]+)( \(|:)"  # reasons start with the field they are about
+INLINE_LOOKUP_MAX = 64  # distinct values up to which a lookup is a CASE rather than a join
 
 
 class _Loader:
@@ -127,6 +129,11 @@ class _Loader:
         for index, output in enumerate(self.mapping.outputs):
             self.report("normalising", index / len(self.mapping.outputs))
             probe = compile_output(output, self.mapping, staged.table, ctx)
+            ctx.fast_lookups = {
+                name: fast
+                for name, (_raw, kind) in probe.lookups.items()
+                if kind == "phone" and (fast := fast_phone_sql("__KEY__", region)) is not None
+            }
             ctx.lookup_tables = {
                 name: self.lookup_table(
                     staged.table,
@@ -135,6 +142,7 @@ class _Loader:
                     functools.partial(
                         lookup_values, kind, region=region, value_map=output.fields[name].value_map
                     ),
+                    ctx.fast_lookups.get(name, "NULL").replace("__KEY__", "k"),
                 )
                 for name, (raw, kind) in probe.lookups.items()
             }
@@ -156,24 +164,28 @@ class _Loader:
         raw_sql: str,
         name: str,
         normalise: Callable[[list[str]], list[tuple[str, str | None]]],
-    ) -> str:
-        """Normalise each distinct raw value once (in Python) and keep a (raw, value) table."""
+        settled_sql: str = "NULL",
+    ) -> Lookup:
+        """Normalise each distinct raw value once (in Python); values ``settled_sql`` (an
+        expression over ``k``) settles in SQL are left out. A few values are inlined; many
+        go to a (raw, value) table that is joined."""
         distinct = self.con.execute(
-            f"SELECT DISTINCT {raw_sql} AS raw FROM {staging} s WHERE {raw_sql} IS NOT NULL"
+            f"SELECT DISTINCT k FROM (SELECT {raw_sql} AS k FROM {staging} s) "
+            f"WHERE k IS NOT NULL AND ({settled_sql}) IS NULL"
         ).fetchall()
         pairs = normalise([str(r[0]) for r in distinct])
-        self.con.execute(f"CREATE TEMP TABLE {name} (raw VARCHAR, value VARCHAR)")
-        if pairs:
-            arrow = pa.table(
-                {"raw": [p[0] for p in pairs], "value": [p[1] for p in pairs]},
-                schema=pa.schema([("raw", pa.string()), ("value", pa.string())]),
-            )
-            self.con.register("__voxloop_lookup", arrow)
-            try:
-                self.con.execute(f"INSERT INTO {name} SELECT * FROM __voxloop_lookup")
-            finally:
-                self.con.unregister("__voxloop_lookup")
-        return name
+        if len(pairs) <= INLINE_LOOKUP_MAX:
+            return Lookup(pairs=tuple(pairs))
+        arrow = pa.table(
+            {"raw": [p[0] for p in pairs], "value": [p[1] for p in pairs]},
+            schema=pa.schema([("raw", pa.string()), ("value", pa.string())]),
+        )
+        self.con.register("__voxloop_lookup", arrow)
+        try:
+            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM __voxloop_lookup")
+        finally:
+            self.con.unregister("__voxloop_lookup")
+        return Lookup(table=name)
 
     def quarantine(self, staged: Staged) -> str:
         """Collect every bad row (errors, no output, conflicting repeats); write them out."""
@@ -203,7 +215,9 @@ class _Loader:
             f"NULLIF(regexp_extract(first(b.reason ORDER BY b.reason), "
             f"{literal(FIELD_PATTERN)}, 1), 'row'), "
             f"string_agg(DISTINCT b.reason, '; '), any_value({staged.raw_json_sql('s')}), ? "
-            f"FROM {bad} b JOIN {staged.table} s ON {staged.row_number_sql('s')} = b.__row "
+            f"FROM {bad} b JOIN (SELECT s.*, {staged.row_number_sql('s')} AS __n "
+            f"FROM {staged.table} s WHERE {staged.row_number_sql('s')} "
+            f"IN (SELECT __row FROM {bad})) s ON s.__n = b.__row "
             "GROUP BY b.__row",
             [self.result.load_id, self.mapping.name, self.result.file, self.now],
         )

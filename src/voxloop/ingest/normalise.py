@@ -210,6 +210,59 @@ def lookup_key_sql(kind: str, e: str) -> str:
     return e
 
 
+def fast_phone_sql(key: str, region: str) -> str | None:
+    """E.164 in SQL for the plain national and international forms of ``region``'s numbers,
+    from ``phonenumbers``' own metadata (its validity patterns and possible lengths); NULL
+    for anything else, which then goes through ``phonenumbers`` itself.
+
+    ``key`` is a phone with separators removed (:func:`lookup_key_sql`). Regions whose country
+    code is shared (+1) or whose national prefix is not a plain string get no fast path.
+    """
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    if meta is None or meta.country_code is None:
+        return None
+    if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[meta.country_code]) != 1:
+        return None
+    prefix = meta.national_prefix
+    if (
+        meta.national_prefix_for_parsing not in (None, prefix)
+        or meta.national_prefix_transform_rule
+    ):
+        return None
+    types = [
+        getattr(meta, name)
+        for name in (
+            "premium_rate",
+            "toll_free",
+            "shared_cost",
+            "voip",
+            "personal_number",
+            "pager",
+            "uan",
+            "voicemail",
+            "fixed_line",
+            "mobile",
+        )
+    ]
+    patterns = [d.national_number_pattern for d in types if d and d.national_number_pattern]
+    general = meta.general_desc
+    if not patterns or general is None or not general.national_number_pattern:
+        return None
+    cc = str(meta.country_code)
+    nsn = (
+        f"(CASE WHEN {key} LIKE '+{cc}%' THEN substr({key}, {len(cc) + 2}) "
+        f"WHEN {key} LIKE '00{cc}%' THEN substr({key}, {len(cc) + 3}) "
+        + (f"WHEN {key} LIKE '{prefix}%' THEN substr({key}, {len(prefix) + 1}) " if prefix else "")
+        + "END)"
+    )
+    lengths = ", ".join(str(n) for n in general.possible_length) or "0"
+    return (
+        f"CASE WHEN regexp_full_match({nsn}, {literal(general.national_number_pattern)}) "
+        f"AND regexp_full_match({nsn}, {literal('(?:' + ')|(?:'.join(patterns) + ')')}) "
+        f"AND length({nsn}) IN ({lengths}) THEN '+{cc}' || {nsn} END"
+    )
+
+
 PARALLEL_THRESHOLD = 20_000
 
 
