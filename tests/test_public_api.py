@@ -27,3 +27,13 @@ def test_user_errors_and_transient_errors_are_distinguishable() -> None:
     assert not issubclass(voxloop.StoreBusyError, voxloop.UserError)
     assert voxloop.UserError("x").exit_code == 1
     assert voxloop.StoreBusyError("x").exit_code == 75
+
+
+def test_subpackages_declare_their_public_surface() -> None:
+    import importlib
+
+    for name in ("voxloop.ingest", "voxloop.model", "voxloop.store", "voxloop.cli"):
+        module = importlib.import_module(name)
+        exported = list(module.__all__)  # its order is kept by ruff (RUF022)
+        assert len(set(exported)) == len(exported), name
+        assert all(hasattr(module, attr) for attr in exported), name

@@ -157,7 +157,8 @@ class Workspace:
         return self.store.ibis()
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        """Run read-only SQL against the store (for analysts and tests)."""
+        """Run SQL against the store and return Arrow (for analysts and tests; it is not
+        sandboxed: use SELECT)."""
         return self.store.arrow(sql, list(params or []))
 
     def status(self) -> dict[str, Any]:

@@ -2,4 +2,7 @@
 
 from voxloop.cli.app import app, main
 
-__all__ = ["app", "main"]
+__all__ = [
+    "app",
+    "main",
+]

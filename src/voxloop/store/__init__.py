@@ -2,4 +2,6 @@
 
 from voxloop.store.duckdb_store import DuckDBStore
 
-__all__ = ["DuckDBStore"]
+__all__ = [
+    "DuckDBStore",
+]
