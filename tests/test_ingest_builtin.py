@@ -10,6 +10,8 @@ from voxloop import Workspace
 from voxloop.demo import cfpb_sample
 from voxloop.demo.generate import write_demo_files
 
+from .conftest import write
+
 CFPB_CHANNELS = {
     "Web": "web_form",
     "Referral": "referral",
@@ -95,12 +97,43 @@ def test_twcs_inbound_outbound_and_mentions(ws: Workspace, shared_data: Path) ->
         ).fetchall()
     }
     assert stored_brands == brands
-    # reply ids written as floats by the export ("192625.0") are read as ids
-    first = rows[0]
-    thread = ws.store.con.execute(
-        "SELECT thread_ref FROM interactions WHERE external_id = ?", [first["tweet_id"]]
-    ).fetchone()
-    assert thread == (first["in_response_to_tweet_id"].removesuffix(".0") or None,)
+    # threads: every tweet carries the id of its conversation's first tweet, found by
+    # following reply ids (written as floats, "192625.0", by the export)
+    parent = {r["tweet_id"]: r["in_response_to_tweet_id"].removesuffix(".0") or None for r in rows}
+
+    def root(tweet: str) -> str:
+        seen = tweet
+        while parent.get(seen) is not None:
+            if parent[seen] not in parent:
+                return str(parent[seen])
+            seen = str(parent[seen])
+        return seen
+
+    stored = dict(
+        ws.store.con.execute("SELECT external_id, thread_ref FROM interactions").fetchall()
+    )
+    assert stored == {t: root(t) for t in parent}
+    assert sum(1 for t in parent if parent[t] in parent) > 0  # some chains are followed
+
+
+def test_reply_chains_become_one_thread(ws: Workspace, tmp_path: Path) -> None:
+    text = (
+        "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+        "1,42,True,Wed Oct 04 13:59:33 +0000 2017,help,,\n"
+        "2,Brand,False,Wed Oct 04 14:00:00 +0000 2017,dm us,,1.0\n"
+        "3,42,True,Wed Oct 04 14:01:00 +0000 2017,done,,2\n"
+        "9,43,True,Wed Oct 04 14:01:00 +0000 2017,orphan,,7\n"
+    )
+    later = (
+        "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+        "4,Brand,False,Wed Oct 04 14:02:00 +0000 2017,thanks,,3\n"
+    )
+    ws.ingest([write(tmp_path / "a.csv", text)], source="twcs")
+    ws.ingest([write(tmp_path / "b.csv", later)], source="twcs")
+    threads = dict(
+        ws.store.con.execute("SELECT external_id, thread_ref FROM interactions").fetchall()
+    )
+    assert threads == {"1": "1", "2": "1", "3": "1", "4": "1", "9": "7"}
 
 
 def test_french_tweets_through_a_workspace_mapping(ws: Workspace, shared_data: Path) -> None:

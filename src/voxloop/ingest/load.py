@@ -41,6 +41,7 @@ from voxloop.ingest.ledger import LoadResult
 from voxloop.ingest.mapping import SourceMapping
 from voxloop.ingest.normalise import fast_phone_sql, literal, lookup_values
 from voxloop.ingest.readers import Staged, stage
+from voxloop.ingest.threads import resolve_threads
 from voxloop.model.schema import QUARANTINE, TARGET_TABLES
 from voxloop.store.ddl import quote
 from voxloop.store.duckdb_store import DuckDBStore
@@ -113,6 +114,8 @@ class _Loader:
             self.now,
         )
         link_feedback_to_interactions(self.con, self.result.load_id)
+        if any(o.threads_from_replies for o in self.mapping.outputs):
+            resolve_threads(self.con, self.mapping.name, self.result.load_id)
         self.report("identities", 1.0)
 
     def validate(self, staged: Staged) -> None:

@@ -95,6 +95,9 @@ class Output(_Strict):
     required: list[str] = Field(default_factory=list)
     scales: dict[str, tuple[float, float]] = Field(default_factory=dict)
     interaction_source: str | None = None  # feedback: interaction_ref is an id of this source
+    # interactions: thread_ref holds the id of the message this one replies to; after the load
+    # it is replaced by the id of the conversation's first message (see ingest/threads.py)
+    threads_from_replies: bool = False
     keep_unmapped: bool = True
 
     @field_validator("fields", mode="before")

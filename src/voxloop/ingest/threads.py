@@ -1,0 +1,56 @@
+"""Conversation threads from reply ids (a tweet answering a tweet answering a tweet…).
+
+Exports such as Twitter's give each message the id of the message it answers. A customer's
+conversation is the chain up to its first message: every message of it gets that first
+message's id as ``thread_ref``. When the chain leaves the store (the first message was never
+exported), the oldest id the chain names is used, so the messages still share one thread.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MAX_DEPTH = 500  # a reply chain longer than this is cut (and a cycle cannot loop forever)
+
+
+def resolve_threads(con: duckdb.DuckDBPyConnection, source: str, load_id: int) -> None:
+    """Rewrite ``thread_ref`` of the source's messages from parent ids to thread roots.
+
+    The parent id of each message is kept in ``attributes`` under ``reply_to`` the first time,
+    so that running it again (or on later loads that add missing links) gives the same answer.
+    """
+    con.execute(
+        """
+        UPDATE interactions
+        SET attributes = json_merge_patch(coalesce(attributes, '{}'),
+                                          json_object('reply_to', thread_ref))
+        WHERE source = ? AND load_id = ? AND thread_ref IS NOT NULL
+        """,
+        [source, load_id],
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE __voxloop_threads AS
+        WITH RECURSIVE up(id, node, parent, depth) AS (
+            SELECT external_id, external_id, attributes->>'$.reply_to', 0
+            FROM interactions WHERE source = $1
+            UNION ALL
+            SELECT up.id, p.external_id, p.attributes->>'$.reply_to', up.depth + 1
+            FROM up JOIN interactions p ON p.source = $1 AND p.external_id = up.parent
+            WHERE up.depth < {MAX_DEPTH}
+        )
+        SELECT id, arg_max(coalesce(parent, node), depth) AS root
+        FROM up GROUP BY id
+        """,
+        [source],
+    )
+    con.execute(
+        """
+        UPDATE interactions SET thread_ref = t.root
+        FROM __voxloop_threads t
+        WHERE interactions.source = ? AND interactions.external_id = t.id
+          AND interactions.thread_ref IS DISTINCT FROM t.root
+        """,
+        [source],
+    )
+    con.execute("DROP TABLE __voxloop_threads")
