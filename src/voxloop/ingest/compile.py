@@ -62,7 +62,7 @@ class CompileContext:
 @dataclass
 class CompiledOutput:
     sql: str
-    fields: list[str]  # canonical columns produced (mappable ones, in table order)
+    fields: list[str]  # canonical columns the output maps (in table order); others stay NULL
     lookups: dict[str, tuple[str, str]]  # field -> (raw SQL over staging ``s``, kind)
     missing_optional: list[str]  # mapped columns absent from the file
     used_columns: set[str]
@@ -330,7 +330,9 @@ def compile_output(
         "WHEN __header_again THEN 'row: the header line appears again "
         f"(were several exports concatenated?)' ELSE {field_errors} END"
     )
-    outer_cols = ["__row"] + [quote(c.name) for c in mappable]
+    # Only mapped fields are materialised: a column of NULLs still costs memory per row.
+    produced = [c.name for c in mappable if c.name in output.fields]
+    outer_cols = ["__row"] + [quote(name) for name in produced]
     if "score" in output.fields:
         spec = output.fields["score"]
         lo, hi = (
@@ -346,7 +348,7 @@ def compile_output(
     )
     return CompiledOutput(
         sql=sql,
-        fields=[c.name for c in mappable],
+        fields=produced,
         lookups=lookups,
         missing_optional=sorted(set(missing_optional)),
         used_columns=used,

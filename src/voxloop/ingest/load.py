@@ -219,9 +219,8 @@ class _Loader:
             f"{literal(FIELD_PATTERN)}, 1), 'row'), "
             f"string_agg(DISTINCT b.reason, '; '), any_value({staged.raw_json_sql('s')}), ? "
             f"FROM {bad} b JOIN (SELECT s.*, {staged.row_number_sql('s')} AS __n "
-            f"FROM {staged.table} s WHERE {staged.row_number_sql('s')} "
-            f"IN (SELECT __row FROM {bad})) s ON s.__n = b.__row "
-            "GROUP BY b.__row",
+            f"FROM {staged.table} s WHERE {staged.row_filter_sql('s', bad)}) s "
+            "ON s.__n = b.__row GROUP BY b.__row",
             [self.result.load_id, self.mapping.name, self.result.file, self.now],
         )
         for reject in staged.rejects:

@@ -90,6 +90,13 @@ class Staged:
             return f"{alias}.{ROW_COLUMN}"
         return f"({alias}.rowid - {self.row_base} + 1)"
 
+    def row_filter_sql(self, alias: str, rows_table: str) -> str:
+        """SQL keeping the staged rows whose number is in ``rows_table.__row`` (by rowid
+        when possible, which DuckDB answers without reading the other rows)."""
+        if self.numbered:
+            return f"{alias}.{ROW_COLUMN} IN (SELECT __row FROM {rows_table})"
+        return f"{alias}.rowid IN (SELECT __row + {self.row_base - 1} FROM {rows_table})"
+
     def raw_json_sql(self, alias: str) -> str:
         """The raw row as a JSON object keyed by the file's own header names."""
         pairs = ", ".join(f"{literal(c)}, {self.column_sql(c, alias)}" for c in self.columns)
