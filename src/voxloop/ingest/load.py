@@ -102,6 +102,8 @@ class _Loader:
     def run(self, staged: Staged) -> None:
         self.validate(staged)
         bad = self.quarantine(staged)
+        # the raw rows are no longer needed: give their memory to the writes that follow
+        self.con.execute(f"DROP TABLE {staged.table}")
         self.write(bad)
         self.report("identities", 0.0)
         keep = f"v.__errors IS NULL AND NOT v.__dup AND v.__row NOT IN (SELECT __row FROM {bad})"
