@@ -44,8 +44,8 @@ def run_demo(
         loads += ws.ingest([cfpb_sample()], source="cfpb", progress=progress)
         for r in loads:
             say(
-                f"  {r.source:<9} {r.status:<9} {r.rows_read:>7,} read {r.rows_loaded:>7,} loaded "
-                f"{r.rows_quarantined:>5,} quarantined {r.duplicates_skipped:>6,} duplicates"
+                f"  {r.source:<9} {r.rows_loaded:>7,} of {r.rows_read:>7,} rows loaded, "
+                f"{r.rows_quarantined:,} quarantined, {r.duplicates_skipped:,} duplicates"
             )
         return {
             "workspace": str(ws.root),
