@@ -287,3 +287,31 @@ def test_invalid_identifiers_are_kept_raw_not_lost(ws: Workspace, tmp_path: Path
     }
     kinds = set(ws.store.con.execute("SELECT kind, value FROM identities").fetchall())
     assert kinds == {("invalid_email", "not-an-email"), ("invalid_phone", "12")}
+
+
+def test_a_newer_version_of_a_row_replaces_the_stored_one(ws: Workspace, tmp_path: Path) -> None:
+    head = "contact_id,channel,started_at,outcome\n"
+    ws.ingest(
+        [
+            write(
+                tmp_path / "monday.csv",
+                head + "B1,email,2024-03-01 10:00:00,open\nB2,email,2024-03-01 11:00:00,open\n",
+            )
+        ],
+        source="contacts",
+    )
+    [result] = ws.ingest(
+        [
+            write(
+                tmp_path / "tuesday.csv",
+                head + "B1,email,2024-03-01 10:00:00,resolved\n"
+                "B2,email,2024-03-01 11:00:00,open\nB3,chat,2024-03-02 09:00:00,open\n",
+            )
+        ],
+        source="contacts",
+    )
+    assert (result.rows_loaded, result.rows_updated, result.duplicates_skipped) == (2, 1, 1)
+    assert accounted(result)
+    assert ws.store.con.execute(
+        "SELECT external_id, outcome, load_id FROM interactions ORDER BY 1"
+    ).fetchall() == [("B1", "resolved", 2), ("B2", "open", 1), ("B3", "open", 2)]

@@ -141,6 +141,7 @@ def ingest(
                     "rows_loaded": result.rows_loaded,
                     "rows_quarantined": result.rows_quarantined,
                     "duplicates_skipped": result.duplicates_skipped,
+                    "rows_updated": result.rows_updated,
                     "duration_s": round(result.duration_s, 3),
                     "tables": result.tables,
                     "notes": result.notes,

@@ -29,6 +29,7 @@ class LoadResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     duplicates_skipped: int = 0
+    rows_updated: int = 0  # of rows_loaded: newer versions of rows already stored
     tables: dict[str, int] = field(default_factory=dict)
     encoding: str | None = None
     duration_s: float = 0.0

@@ -262,6 +262,8 @@ class _Loader:
                 else "FALSE"
             )
             good = f"v.__errors IS NULL AND v.__row NOT IN (SELECT __row FROM {bad})"
+            if stored:  # a row already stored with other values is a newer version: replace it
+                self.replace_changed(compiled, table, target, good)
             skip = self.temp(f"skip{index}")
             self.con.execute(
                 f"CREATE TEMP TABLE {skip} AS SELECT __row FROM {table} v "
@@ -303,6 +305,35 @@ class _Loader:
                 f"{loaded} loaded, {result.rows_quarantined} quarantined, {duplicates} duplicates)",
                 hint="nothing was written; please report this with the file's shape",
             )
+
+    def replace_changed(self, compiled: CompiledOutput, table: str, target: str, good: str) -> None:
+        """Delete the stored versions of rows whose content changed (a re-export where a
+        ticket went from open to resolved), so that the insert that follows writes the new
+        one. Identical rows stay where they are and count as duplicates."""
+        content = [*compiled.fields, "attributes"]
+
+        def digest(alias: str) -> str:
+            return f"hash({', '.join(f'{alias}.{quote(c)}::VARCHAR' for c in content)})"
+
+        changed = self.one(
+            f"SELECT count(*) FROM {table} v JOIN {target} t ON t.source = ? "
+            f"AND t.external_id = v.external_id WHERE {good} AND NOT v.__dup "
+            f"AND {digest('v')} <> {digest('t')}",
+            [self.mapping.name],
+        )
+        if not changed:
+            return
+        self.con.execute(
+            f"DELETE FROM {target} WHERE source = ? AND external_id IN ("
+            f"SELECT v.external_id FROM {table} v JOIN {target} t ON t.source = ? "
+            f"AND t.external_id = v.external_id WHERE {good} AND NOT v.__dup "
+            f"AND {digest('v')} <> {digest('t')})",
+            [self.mapping.name, self.mapping.name],
+        )
+        self.result.rows_updated += int(changed)
+        self.result.notes.append(
+            f"{changed:,} row(s) already stored with other values were replaced by this version"
+        )
 
     def insert_values(self, compiled: CompiledOutput, output: Any, target: str) -> dict[str, str]:
         id_col = "interaction_id" if target == "interactions" else "feedback_id"
