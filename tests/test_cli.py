@@ -163,3 +163,21 @@ def test_init_on_a_file_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> N
     target.write_text("x\n", encoding="utf-8")
     result = runner.invoke(app, ["init", str(target)])
     assert result.exit_code == 1 and "is a file, not a folder" in result.output
+
+
+def test_progress_goes_through_every_stage_in_order(tmp_path: Path) -> None:
+    from voxloop import Workspace
+    from voxloop.ingest import STAGES
+
+    seen: list[tuple[str, float]] = []
+    data = tmp_path / "c.csv"
+    data.write_text(
+        HEADER + "".join(f"{i},,,chat,2024-03-01 10:00:00,,\n" for i in range(500)),
+        encoding="utf-8",
+    )
+    with Workspace.init(tmp_path / "w") as ws:
+        ws.ingest([data], source="contacts", progress=lambda s, f: seen.append((s, f)))
+    order = list(dict.fromkeys(stage for stage, _ in seen))
+    assert order == list(STAGES)
+    assert all(0.0 <= f <= 1.0 for _, f in seen)
+    assert ("identities", 1.0) in seen

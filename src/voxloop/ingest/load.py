@@ -15,9 +15,11 @@ store holds exactly what it held before; a failed load only adds its ledger entr
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,30 @@ class _Loader:
         self.now = datetime.now(UTC)
         self.validated: list[tuple[CompiledOutput, str, str]] = []  # (compiled, table, target)
 
+    @contextlib.contextmanager
+    def watch(self, stage_name: str) -> Iterator[None]:
+        """Report the progress DuckDB makes on the statements of a long stage."""
+        done = threading.Event()
+
+        def poll() -> None:
+            best = 0.0
+            while not done.wait(0.5):
+                try:
+                    fraction = self.con.query_progress() / 100
+                except duckdb.Error:  # no statement running
+                    continue
+                if 0 < fraction <= 1 and fraction > best:
+                    best = fraction
+                    self.report(stage_name, 0.95 * fraction)
+
+        watcher = threading.Thread(target=poll, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
+
     def temp(self, name: str) -> str:
         return f"__voxloop_{name}_{self.result.load_id}"
 
@@ -86,13 +112,14 @@ class _Loader:
         """Read the file into a temporary table. Runs before the transaction: temporary
         tables never reach the store, and a failed read can be retried differently."""
         self.report("reading", 0.0)
-        staged = stage(
-            self.con,
-            self.path,
-            self.mapping,
-            self.temp("stage"),
-            self.settings.root / ".voxloop" / "tmp",
-        )
+        with self.watch("reading"):
+            staged = stage(
+                self.con,
+                self.path,
+                self.mapping,
+                self.temp("stage"),
+                self.settings.root / ".voxloop" / "tmp",
+            )
         self.report("reading", 1.0)
         self.result.encoding = staged.encoding
         self.result.notes.extend(staged.notes)
@@ -104,7 +131,8 @@ class _Loader:
         bad = self.quarantine(staged)
         # the raw rows are no longer needed: give their memory to the writes that follow
         self.con.execute(f"DROP TABLE {staged.table}")
-        self.write(bad)
+        with self.watch("writing"):
+            self.write(bad)
         self.report("identities", 0.0)
         keep = f"v.__errors IS NULL AND NOT v.__dup AND v.__row NOT IN (SELECT __row FROM {bad})"
         record_identities(
@@ -131,6 +159,18 @@ class _Loader:
         )
         region = self.mapping.default_region or self.settings.default_region
         missing: list[str] = []
+        with self.watch("normalising"):
+            self._validate_outputs(staged, ctx, region, missing)
+        if missing:
+            self.result.notes.append(
+                f"{len(missing)} mapped column(s) not in the file, left empty: "
+                + ", ".join(repr(c) for c in missing)
+            )
+        self.report("normalising", 1.0)
+
+    def _validate_outputs(
+        self, staged: Staged, ctx: CompileContext, region: str, missing: list[str]
+    ) -> None:
         for index, output in enumerate(self.mapping.outputs):
             self.report("normalising", index / len(self.mapping.outputs))
             probe = compile_output(output, self.mapping, staged.table, ctx)
@@ -156,12 +196,6 @@ class _Loader:
             table = self.temp(f"valid{index}")
             self.con.execute(f"CREATE TEMP TABLE {table} AS {compiled.sql}")
             self.validated.append((compiled, table, output.table))
-        if missing:
-            self.result.notes.append(
-                f"{len(missing)} mapped column(s) not in the file, left empty: "
-                + ", ".join(repr(c) for c in missing)
-            )
-        self.report("normalising", 1.0)
 
     def lookup_table(
         self,

@@ -63,8 +63,9 @@ class DuckDBStore:
             ) from exc
         # ICU (time zones) is loaded on first use; the session zone must be UTC everywhere.
         self.con.execute("SET TimeZone = 'UTC'")
-        # Our own progress bars report loads; DuckDB must not print its own to stdout.
-        self.con.execute("SET enable_progress_bar = false")
+        # Progress is tracked (voxloop shows it in its own bars) but never printed by DuckDB.
+        self.con.execute("SET enable_progress_bar = true")
+        self.con.execute("SET enable_progress_bar_print = false")
 
     # -- schema -----------------------------------------------------------------------------
     def schema_version(self) -> int:
