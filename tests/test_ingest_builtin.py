@@ -245,3 +245,44 @@ def test_tables_are_readable_as_arrow_and_ibis(ws: Workspace, shared_data: Path)
     t = con.table("interactions")
     by_channel = t.group_by("channel").aggregate(n=t.count()).to_pyarrow().to_pylist()
     assert {r["channel"]: r["n"] for r in by_channel}["phone"] == 482
+
+
+def test_reloading_a_threaded_export_rewrites_nothing(ws: Workspace, tmp_path: Path) -> None:
+    head = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+    rows = (
+        "1,42,True,Wed Oct 04 13:59:33 +0000 2017,help,,\n"
+        "2,Brand,False,Wed Oct 04 14:00:00 +0000 2017,dm us,,1\n"
+        "3,42,True,Wed Oct 04 14:01:00 +0000 2017,done,,2\n"
+    )
+    ws.ingest([write(tmp_path / "a.csv", head + rows)], source="twcs")
+    more = "4,Brand,False,Wed Oct 04 14:02:00 +0000 2017,thanks,,3\n"
+    [again] = ws.ingest([write(tmp_path / "b.csv", head + rows + more)], source="twcs")
+    assert (again.rows_loaded, again.rows_updated, again.duplicates_skipped) == (1, 0, 3)
+    changed = "3,42,True,Wed Oct 04 14:01:00 +0000 2017,done!,,2\n"
+    [edit] = ws.ingest([write(tmp_path / "c.csv", head + changed)], source="twcs")
+    assert (edit.rows_loaded, edit.rows_updated) == (1, 1)  # one row, in two tables
+    assert ws.store.con.execute(
+        "SELECT thread_ref, text FROM interactions WHERE external_id = '3'"
+    ).fetchall() == [("1", "done!")]
+
+
+def test_attribute_order_is_not_a_change(ws: Workspace, tmp_path: Path) -> None:
+    ws.ingest(
+        [
+            write(
+                tmp_path / "a.csv",
+                "contact_id,channel,started_at,x,y\n1,chat,2024-03-01 10:00:00,a,b\n",
+            )
+        ],
+        source="contacts",
+    )
+    [again] = ws.ingest(
+        [
+            write(
+                tmp_path / "b.csv",
+                "contact_id,channel,started_at,y,x\n1,chat,2024-03-01 10:00:00,b,a\n",
+            )
+        ],
+        source="contacts",
+    )
+    assert (again.rows_updated, again.duplicates_skipped) == (0, 1)

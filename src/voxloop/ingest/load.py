@@ -75,6 +75,7 @@ class _Loader:
         self.report = report
         self.now = datetime.now(UTC)
         self.validated: list[tuple[CompiledOutput, str, str]] = []  # (compiled, table, target)
+        self.changed: list[str] = []  # temp tables of rows replacing a stored version
 
     @contextlib.contextmanager
     def watch(self, stage_name: str) -> Iterator[None]:
@@ -297,7 +298,7 @@ class _Loader:
             )
             good = f"v.__errors IS NULL AND v.__row NOT IN (SELECT __row FROM {bad})"
             if stored:  # a row already stored with other values is a newer version: replace it
-                self.replace_changed(compiled, table, target, good)
+                self.replace_changed(compiled, table, target, good, output.threads_from_replies)
             skip = self.temp(f"skip{index}")
             self.con.execute(
                 f"CREATE TEMP TABLE {skip} AS SELECT __row FROM {table} v "
@@ -317,6 +318,18 @@ class _Loader:
             written.append(f"SELECT __row FROM {table} v WHERE {keep}")
             skipped.append(f"SELECT __row FROM {skip}")
         self.report("writing", 1.0)
+        if self.changed:  # a source row changed in two tables is one updated row
+            updated = int(
+                self.one(
+                    "SELECT count(*) FROM ("
+                    + " UNION ".join(f"SELECT __row FROM {t}" for t in self.changed)
+                    + ")"
+                )
+            )
+            self.result.rows_updated = updated
+            self.result.notes.append(
+                f"{updated:,} row(s) already stored with other values were replaced by this version"
+            )
         if len(written) == 1:  # one output: each written or skipped row is one source row
             loaded, duplicates = sum(self.result.tables.values()), n_skipped
         else:
@@ -340,33 +353,49 @@ class _Loader:
                 hint="nothing was written; please report this with the file's shape",
             )
 
-    def replace_changed(self, compiled: CompiledOutput, table: str, target: str, good: str) -> None:
+    def replace_changed(
+        self, compiled: CompiledOutput, table: str, target: str, good: str, threaded: bool
+    ) -> None:
         """Delete the stored versions of rows whose content changed (a re-export where a
         ticket went from open to resolved), so that the insert that follows writes the new
         one. Identical rows stay where they are and count as duplicates."""
-        content = [*compiled.fields, "attributes"]
+        threaded = threaded and "thread_ref" in compiled.fields
+        # thread_ref is rewritten after the load (conversation roots): compare the reply id
+        content = [c for c in compiled.fields if not (threaded and c == "thread_ref")]
 
         def digest(alias: str) -> str:
-            return f"hash({', '.join(f'{alias}.{quote(c)}::VARCHAR' for c in content)})"
+            attributes = f"coalesce({alias}.attributes, '{{}}')"
+            if threaded:
+                reply_to = (
+                    f"{alias}.attributes->>'$.reply_to'" if alias == "t" else f"{alias}.thread_ref"
+                )
+                attributes = f"json_merge_patch({attributes}, '{{\"reply_to\": null}}')"
+                content_sql = [*(f"{alias}.{quote(c)}::VARCHAR" for c in content), reply_to]
+            else:
+                content_sql = [f"{alias}.{quote(c)}::VARCHAR" for c in content]
+            # key order of the attributes does not matter
+            sorted_attributes = (
+                f"list_sort(map_entries(CAST({attributes} AS MAP(VARCHAR, VARCHAR))))::VARCHAR"
+            )
+            return f"hash({', '.join([*content_sql, sorted_attributes])})"
 
-        changed = self.one(
-            f"SELECT count(*) FROM {table} v JOIN {target} t ON t.source = ? "
-            f"AND t.external_id = v.external_id WHERE {good} AND NOT v.__dup "
-            f"AND {digest('v')} <> {digest('t')}",
+        changed_rows = self.temp(f"changed_{target}_{table.rsplit('_', 2)[-2]}")
+        self.con.execute(
+            f"CREATE TEMP TABLE {changed_rows} AS SELECT v.__row FROM {table} v "
+            f"JOIN {target} t ON t.source = ? AND t.external_id = v.external_id "
+            f"WHERE {good} AND NOT v.__dup AND {digest('v')} <> {digest('t')}",
             [self.mapping.name],
         )
+        changed = self.one(f"SELECT count(*) FROM {changed_rows}")
         if not changed:
             return
+        self.changed.append(changed_rows)
         self.con.execute(
             f"DELETE FROM {target} WHERE source = ? AND external_id IN ("
             f"SELECT v.external_id FROM {table} v JOIN {target} t ON t.source = ? "
             f"AND t.external_id = v.external_id WHERE {good} AND NOT v.__dup "
             f"AND {digest('v')} <> {digest('t')})",
             [self.mapping.name, self.mapping.name],
-        )
-        self.result.rows_updated += int(changed)
-        self.result.notes.append(
-            f"{changed:,} row(s) already stored with other values were replaced by this version"
         )
 
     def insert_values(self, compiled: CompiledOutput, output: Any, target: str) -> dict[str, str]:
