@@ -318,15 +318,19 @@ def test_whole_numbers(
     assert sql_value(con, nz.integer_sql("v", sql_type), raw) == expected
 
 
-FAST_REGIONS = ("FR", "BE", "CH", "DE", "ES", "GB")
+FAST_REGIONS = ("FR", "BE", "CH", "DE", "ES", "GB", "IL", "IN", "TH", "BG")
 
 
 @given(
     st.sampled_from(FAST_REGIONS),
     st.sampled_from(["national", "plus", "00"]),
-    st.text(alphabet="0123456789", min_size=6, max_size=12),
+    st.one_of(
+        st.text(alphabet="0123456789", min_size=6, max_size=12),
+        st.text(alphabet="0123456789", min_size=6, max_size=12).map(lambda d: "0" + d),
+        st.text(alphabet="0123456789", min_size=6, max_size=12).map(lambda d: "12" + d),
+    ),
 )
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=2500, deadline=None)
 def test_the_sql_fast_path_never_disagrees_with_phonenumbers(
     con: duckdb.DuckDBPyConnection, region: str, form: str, digits: str
 ) -> None:

@@ -98,7 +98,7 @@ def test_accented_headers_in_a_windows_1252_file(ws: Workspace, tmp_path: Path) 
 
 
 def test_a_late_non_utf8_line_switches_the_whole_file(ws: Workspace, tmp_path: Path) -> None:
-    filler = "".join(f"{i},,,chat,2024-03-01 10:00:00,,{'x' * 60}\n" for i in range(20_000))
+    filler = "".join(f"{i},,,chat,2024-03-01 10:00:00,,résolu {'x' * 60}\n" for i in range(20_000))
     data = (HEADER + filler).encode("utf-8") + "late,,,Téléphone,2024-03-01 10:00:00,,é\n".encode(
         "cp1252"
     )
@@ -110,7 +110,11 @@ def test_a_late_non_utf8_line_switches_the_whole_file(ws: Workspace, tmp_path: P
     assert ws.store.con.execute(
         "SELECT channel, text FROM interactions WHERE external_id = 'late'"
     ).fetchall() == [("phone", "é")]
-    assert any("Windows-1252" in n for n in result.notes)
+    assert any("1 line(s) were not UTF-8" in n for n in result.notes)
+    # the UTF-8 lines are still read as UTF-8
+    assert ws.store.con.execute(
+        "SELECT count(*) FROM interactions WHERE text LIKE 'résolu %'"
+    ).fetchall() == [(20_000,)]
 
 
 def test_same_key_in_two_outputs_with_different_content_is_quarantined(

@@ -249,11 +249,18 @@ def fast_phone_sql(key: str, region: str) -> str | None:
     if not patterns or general is None or not general.national_number_pattern:
         return None
     cc = str(meta.country_code)
+    # A number starting with the international call prefix (00, or 010 in Israel…) is not a
+    # national number even if that prefix begins with the trunk prefix 0.
+    idd = meta.international_prefix or "00"
+    national = (
+        f"WHEN {key} LIKE '{prefix}%' AND NOT regexp_matches({key}, {literal('^(?:' + idd + ')')}) "
+        f"THEN substr({key}, {len(prefix) + 1}) "
+        if prefix
+        else ""
+    )
     nsn = (
         f"(CASE WHEN {key} LIKE '+{cc}%' THEN substr({key}, {len(cc) + 2}) "
-        f"WHEN {key} LIKE '00{cc}%' THEN substr({key}, {len(cc) + 3}) "
-        + (f"WHEN {key} LIKE '{prefix}%' THEN substr({key}, {len(prefix) + 1}) " if prefix else "")
-        + "END)"
+        f"WHEN {key} LIKE '00{cc}%' THEN substr({key}, {len(cc) + 3}) " + national + "END)"
     )
     lengths = ", ".join(str(n) for n in general.possible_length) or "0"
     return (

@@ -185,6 +185,28 @@ def _transcode(path: Path, target: Path) -> str:
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
+MIXED = "utf-8, some lines cp1252"
+
+
+def _transcode_lines(path: Path, target: Path) -> int:
+    """Rewrite as UTF-8 a file that is UTF-8 except for some lines (an export appended to by a
+    Windows tool): each line is decoded on its own. Returns how many lines were not UTF-8."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    fallback = 0
+    with opener(path, "rb") as src, target.open("wb") as dst:
+        for line in src:
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                fallback += 1
+                try:
+                    text = line.decode("cp1252")
+                except UnicodeDecodeError:
+                    text = line.decode("latin-1")
+            dst.write(text.encode("utf-8"))
+    return fallback
+
+
 def stage(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -252,11 +274,8 @@ def _stage_csv(
         staged = _read_csv_as(con, path, mapping, table, converted, encoding, tab=tab)
         unicode_rejects = [r for r in staged.rejects if "UTF-8" in r.reason]
         if declared == "auto" and encoding == "utf-8" and unicode_rejects:
-            # the first megabyte was UTF-8, a later line is not: read the file as Windows-1252
-            staged = _read_csv_as(con, path, mapping, table, converted, "cp1252", tab=tab)
-            staged.notes.append(
-                f"line {unicode_rejects[0].line} is not UTF-8: the file was read as Windows-1252"
-            )
+            # the first megabyte was UTF-8, a later line is not: decode line by line
+            staged = _read_csv_as(con, path, mapping, table, converted, MIXED, tab=tab)
         return staged
     finally:
         converted.unlink(missing_ok=True)
@@ -275,7 +294,11 @@ def _read_csv_as(
     opts = mapping.csv
     notes: list[str] = []
     read_path = path
-    if encoding not in ("utf-8", "utf8", "utf-8-sig"):
+    if encoding == MIXED:
+        lines = _transcode_lines(path, converted)
+        read_path = converted
+        notes.append(f"{lines} line(s) were not UTF-8 and were read as Windows-1252")
+    elif encoding not in ("utf-8", "utf8", "utf-8-sig"):
         if path.suffix.lower() == ".gz":
             raise IngestError(
                 f"{path}: compressed files must be UTF-8 (this one is {encoding})",
@@ -311,7 +334,8 @@ def _read_csv_as(
         try:
             read(MAX_LINE_BYTES)
         except duckdb.Error as exc:
-            if "maximum line size" not in str(exc).lower() or read_path.suffix.lower() == ".gz":
+            too_long = "bytes exceeded" in str(exc) and "maximum line size of" in str(exc).lower()
+            if not too_long or read_path.suffix.lower() == ".gz":
                 raise
             read(LONG_LINE_BYTES)
             notes.append("some lines are longer than 8 MB; the file was read in long-line mode")
