@@ -183,3 +183,21 @@ def test_blank_rows_and_repeated_headers_say_so(ws: Workspace, tmp_path: Path) -
         2: (None, "row: the row is empty"),
         3: (None, "row: the header line appears again (were several exports concatenated?)"),
     }
+
+
+def test_row_numbers_follow_the_lines_duckdb_rejected(ws: Workspace, tmp_path: Path) -> None:
+    # DuckDB accepts a line Python's csv module splits differently and vice versa; numbering
+    # by the rejected lines keeps every row at its place.
+    text = (
+        HEADER + "1,,,chat,2024-03-01 10:00:00,,a\n"
+        '2,,,chat,2024-03-01 10:00:00,,"ok"x\n'
+        "3,,,chat,2024-03-01 10:00:00,,c,extra\n"
+        "4,,,chat,2024-03-01 10:00:00,,d\n"
+    )
+    [result] = ws.ingest([write(tmp_path / "r.csv", text)], source="contacts")
+    rejected = {r["line"] for r in ws.quarantine(result.load_id) if r["line"] is not None}
+    stored = dict(
+        ws.store.con.execute("SELECT external_id, row_number FROM interactions").fetchall()
+    )
+    assert stored.get("4") == 4 and stored.get("1") == 1
+    assert rejected and all(line - 1 not in stored.values() for line in rejected)

@@ -327,7 +327,8 @@ def _read_csv_as(
             f"escape = {literal(opts.quote)}, max_line_size = {max_line}{buffer}, "
             "store_rejects = true, rejects_table = 'voxloop_rejects', "
             "rejects_scan = 'voxloop_reject_scans', null_padding = false, "
-            "parallel = true, normalize_names = false)"
+            # everything is declared: no sniffing, which one malformed line can defeat
+            "auto_detect = false, parallel = true, normalize_names = false)"
         )
 
     try:
@@ -345,6 +346,15 @@ def _read_csv_as(
             hint="check the delimiter and quoting (set them under csv: in the mapping)",
         ) from exc
     rejects = _collect_rejects(con)
+    if any("LINE SIZE OVER MAXIMUM" in r.reason for r in rejects) and read_path.suffix != ".gz":
+        # a line over 8 MB was set aside: read again with long lines so that its row reaches
+        # our own length check whole (the reject table keeps only the start of a line)
+        try:
+            read(LONG_LINE_BYTES)
+        except duckdb.Error as exc:
+            raise IngestError(f"{path}: the CSV reader failed: {_short(exc)}") from exc
+        rejects = _collect_rejects(con)
+        notes.append("some lines are longer than 8 MB; the file was read in long-line mode")
     rows = _count(con, table)
     staged = Staged(table, header, rows, encoding, rejects, notes)
     if rows == 0 and not rejects:
@@ -367,22 +377,24 @@ def _number_rows_around_rejects(
 ) -> None:
     """Rejected lines are not staged, so staged rows no longer know their place in the file.
 
-    A second, Python pass over the file finds the data-row number of every well-formed
-    record; it is attached to the staged rows when both readers agree on how many there are.
+    A second, Python pass over the file finds where every record starts; the records DuckDB
+    rejected (by line) are left out and the rest are numbered in order. The numbers are
+    attached only when both readers agree on how many good records there are.
     """
-    width = len(staged.columns)
+    rejected = {r.line for r in staged.rejects if r.line is not None}
     good: list[int] = []
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     csv.field_size_limit(LONG_LINE_BYTES)
     with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter, quotechar=quote)
         next(reader, None)
-        number = 0
+        number, last_line = 0, reader.line_num
         for record in reader:
+            first_line, last_line = last_line + 1, reader.line_num
             if not record:
                 continue
             number += 1
-            if len(record) == width:
+            if not rejected.intersection(range(first_line, last_line + 1)):
                 good.append(number)
     if len(good) != staged.rows:
         staged.notes.append(
