@@ -286,3 +286,25 @@ def test_attribute_order_is_not_a_change(ws: Workspace, tmp_path: Path) -> None:
         source="contacts",
     )
     assert (again.rows_updated, again.duplicates_skipped) == (0, 1)
+
+
+def test_a_parent_arriving_later_relinks_its_replies(ws: Workspace, tmp_path: Path) -> None:
+    head = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+    ws.ingest(
+        [
+            write(
+                tmp_path / "a.csv",
+                head + "2,Brand,False,Wed Oct 04 14:00:00 +0000 2017,"
+                "dm us,,1\n3,42,True,Wed Oct 04 14:01:00 +0000 2017,ok,,2\n",
+            )
+        ],
+        source="twcs",
+    )
+    ws.ingest(
+        [write(tmp_path / "b.csv", head + "1,42,True,Wed Oct 04 13:59:00 +0000 2017,help,,0\n")],
+        source="twcs",
+    )
+    threads = dict(
+        ws.store.con.execute("SELECT external_id, thread_ref FROM interactions").fetchall()
+    )
+    assert threads == {"1": "0", "2": "0", "3": "0"}

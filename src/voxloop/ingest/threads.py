@@ -28,12 +28,30 @@ def resolve_threads(con: duckdb.DuckDBPyConnection, source: str, load_id: int) -
         """,
         [source, load_id],
     )
+    # Only this load's messages and the messages below them can change thread: a new message
+    # may link an older reply to an older conversation.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE __voxloop_thread_rows AS
+        WITH RECURSIVE down(id, depth) AS (
+            SELECT external_id, 0 FROM interactions WHERE source = $1 AND load_id = $2
+            UNION
+            SELECT c.external_id, down.depth + 1
+            FROM down JOIN interactions c
+              ON c.source = $1 AND c.attributes->>'$.reply_to' = down.id
+            WHERE down.depth < {MAX_DEPTH}
+        )
+        SELECT DISTINCT id FROM down
+        """,
+        [source, load_id],
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __voxloop_threads AS
         WITH RECURSIVE up(id, node, parent, depth) AS (
-            SELECT external_id, external_id, attributes->>'$.reply_to', 0
-            FROM interactions WHERE source = $1
+            SELECT i.external_id, i.external_id, i.attributes->>'$.reply_to', 0
+            FROM interactions i JOIN __voxloop_thread_rows r ON r.id = i.external_id
+            WHERE i.source = $1
             UNION ALL
             SELECT up.id, p.external_id, p.attributes->>'$.reply_to', up.depth + 1
             FROM up JOIN interactions p ON p.source = $1 AND p.external_id = up.parent
@@ -54,3 +72,4 @@ def resolve_threads(con: duckdb.DuckDBPyConnection, source: str, load_id: int) -
         [source],
     )
     con.execute("DROP TABLE __voxloop_threads")
+    con.execute("DROP TABLE __voxloop_thread_rows")
