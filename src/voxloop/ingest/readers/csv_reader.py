@@ -1,14 +1,4 @@
-"""Read any supported file into a staging table of text columns, losing nothing.
-
-Every value is staged as text: typing happens in one place (the compiler), where a bad value
-becomes a quarantined row with a reason instead of a failed load. CSV goes through DuckDB's
-parallel reader; lines it cannot split are kept as *rejects* (line number, raw line, reason).
-JSON Lines and Excel are read in Python and handed to DuckDB as Arrow.
-
-Staged columns get internal names (``c1``, ``c2``…) so that no header — ``rowid``, a quote,
-two names differing only by case — can collide with SQL; :class:`Staged` maps the file's
-header names onto them. Each staged row knows its data-row number in the file.
-"""
+"""CSV and TSV: DuckDB's parallel reader with everything declared, encodings handled."""
 
 from __future__ import annotations
 
@@ -16,12 +6,8 @@ import codecs
 import csv
 import gzip
 import io
-import json
 import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +15,14 @@ import pyarrow as pa
 from voxloop.errors import IngestError
 from voxloop.ingest.mapping import SourceMapping
 from voxloop.ingest.normalise import literal
+from voxloop.ingest.readers.staged import (
+    ROW_COLUMN,
+    Reject,
+    Staged,
+    count_rows,
+    short_error,
+    unique_names,
+)
 
 SAMPLE_BYTES = 1 << 20
 # DuckDB sizes its read buffers from the longest line it accepts, so lines up to 8 MB are read
@@ -37,95 +31,6 @@ SAMPLE_BYTES = 1 << 20
 MAX_LINE_BYTES = 1 << 23
 LONG_LINE_BYTES = 1 << 28
 DELIMITERS = (",", ";", "\t", "|")
-ROW_COLUMN = "__voxloop_row"
-EXTENSIONS = {
-    ".csv": "csv",
-    ".txt": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".xlsx": "excel",
-    ".xlsm": "excel",
-    ".xls": "excel",
-    ".ods": "excel",
-}
-
-
-@dataclass
-class Reject:
-    """A piece of the file that could not become a row."""
-
-    line: int | None
-    raw: str
-    reason: str
-
-
-@dataclass
-class Staged:
-    """A staged file: internal column names, header names, and how to number rows."""
-
-    table: str
-    columns: list[str]  # header names as written (made unique), in file order
-    rows: int
-    encoding: str
-    rejects: list[Reject] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    row_base: int = 0  # rowid of the first staged row (temporary tables do not start at 0)
-    numbered: bool = False  # True when the table carries ROW_COLUMN (true data-row numbers)
-
-    def ident(self, column: str) -> str:
-        """Internal SQL name of a header name."""
-        return f"c{self.columns.index(column) + 1}"
-
-    def column_sql(self, column: str, alias: str) -> str:
-        return f"{alias}.{self.ident(column)}"
-
-    def row_number_sql(self, alias: str) -> str:
-        """SQL for the 1-based data row number of a staged row."""
-        if self.numbered:
-            return f"{alias}.{ROW_COLUMN}"
-        return f"({alias}.rowid - {self.row_base} + 1)"
-
-    def row_filter_sql(self, alias: str, rows_table: str) -> str:
-        """SQL keeping the staged rows whose number is in ``rows_table.__row`` (by rowid
-        when possible, which DuckDB answers without reading the other rows)."""
-        if self.numbered:
-            return f"{alias}.{ROW_COLUMN} IN (SELECT __row FROM {rows_table})"
-        return f"{alias}.rowid IN (SELECT __row + {self.row_base - 1} FROM {rows_table})"
-
-    def raw_json_sql(self, alias: str) -> str:
-        """The raw row as a JSON object keyed by the file's own header names."""
-        pairs = ", ".join(f"{literal(c)}, {self.column_sql(c, alias)}" for c in self.columns)
-        return f"json_object({pairs})"
-
-
-def unique_names(names: Iterable[str | None]) -> list[str]:
-    """Header names as a person reads them: blanks get their position, repeats a suffix
-    (case-insensitively, since mappings match columns regardless of case)."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for i, value in enumerate(names):
-        base = (value or "").strip().lstrip("\ufeff") or f"column{i + 1}"
-        name, n = base, 1
-        while name.casefold() in seen:
-            n += 1
-            name = f"{base}_{n}"
-        seen.add(name.casefold())
-        out.append(name)
-    return out
-
-
-def detect_format(path: Path, declared: str) -> str:
-    if declared != "auto":
-        return declared
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return EXTENSIONS.get(suffixes[-1], "csv") if suffixes else "csv"
 
 
 def _open_sample(path: Path) -> bytes:
@@ -207,40 +112,7 @@ def _transcode_lines(path: Path, target: Path) -> int:
     return fallback
 
 
-def stage(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    mapping: SourceMapping,
-    table: str,
-    work_dir: Path,
-) -> Staged:
-    """Stage ``path`` into temporary table ``table``; raise IngestError if it is unusable."""
-    if path.is_dir():
-        raise IngestError(f"{path} is a folder, not a file", hint="give the files inside it")
-    if not path.is_file():
-        raise IngestError(
-            f"{path}: no such file", hint="check the path (relative paths start from here)"
-        )
-    if path.stat().st_size == 0:
-        raise IngestError(
-            f"{path}: the file is empty (0 bytes)",
-            hint="export it again; nothing was loaded",
-        )
-    fmt = detect_format(path, mapping.format)
-    if fmt in ("csv", "tsv"):
-        staged = _stage_csv(con, path, mapping, table, work_dir, tab=fmt == "tsv")
-    elif fmt == "jsonl":
-        staged = _stage_arrow(con, table, *_read_jsonl(path))
-    elif fmt == "parquet":
-        staged = _stage_parquet(con, path, table)
-    else:
-        staged = _stage_arrow(con, table, *_read_excel(path, mapping.sheet))
-    row = con.execute(f"SELECT min(rowid) FROM {table}").fetchall()
-    staged.row_base = int(row[0][0]) if row and row[0][0] is not None else 0
-    return staged
-
-
-def _stage_csv(
+def stage_csv(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     mapping: SourceMapping,
@@ -342,7 +214,7 @@ def _read_csv_as(
             notes.append("some lines are longer than 8 MB; the file was read in long-line mode")
     except duckdb.Error as exc:
         raise IngestError(
-            f"{path}: the CSV reader failed: {_short(exc)}",
+            f"{path}: the CSV reader failed: {short_error(exc)}",
             hint="check the delimiter and quoting (set them under csv: in the mapping)",
         ) from exc
     rejects = _collect_rejects(con)
@@ -352,10 +224,10 @@ def _read_csv_as(
         try:
             read(LONG_LINE_BYTES)
         except duckdb.Error as exc:
-            raise IngestError(f"{path}: the CSV reader failed: {_short(exc)}") from exc
+            raise IngestError(f"{path}: the CSV reader failed: {short_error(exc)}") from exc
         rejects = _collect_rejects(con)
         notes.append("some lines are longer than 8 MB; the file was read in long-line mode")
-    rows = _count(con, table)
+    rows = count_rows(con, table)
     staged = Staged(table, header, rows, encoding, rejects, notes)
     if rows == 0 and not rejects:
         notes.append("the file has a header but no data rows")
@@ -438,145 +310,3 @@ def _reject_reason(message: str) -> str:
     if "unquoted" in lower or "quote" in lower:
         return "a quoted value is not closed"
     return message[:300]
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchall()
-    return int(row[0][0]) if row else 0
-
-
-def _short(exc: BaseException, limit: int = 400) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> Staged:
-    source = f"read_parquet({literal(str(path))})"
-    try:
-        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-        names = [str(r[0]) for r in described]
-        header = unique_names(names)
-        select = ", ".join(
-            f'CAST("{n.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS c{i + 1}'
-            for i, n in enumerate(names)
-        )
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {select} FROM {source}")
-    except duckdb.Error as exc:
-        raise IngestError(
-            f"{path}: not a readable Parquet file: {_short(exc)}",
-            hint="check the file was fully written (a truncated Parquet file cannot be read)",
-        ) from exc
-    return Staged(table, header, _count(con, table), "parquet")
-
-
-def _stage_arrow(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    header: list[str],
-    rows: list[tuple[int, list[str | None]]],
-    rejects: list[Reject],
-    encoding: str,
-) -> Staged:
-    """Stage rows read in Python; each carries its data-row number."""
-    data: dict[str, Any] = {ROW_COLUMN: pa.array([n for n, _ in rows], pa.int64())}
-    for i in range(len(header)):
-        data[f"c{i + 1}"] = pa.array(
-            [values[i] if i < len(values) else None for _, values in rows], pa.string()
-        )
-    con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.register("__voxloop_arrow", pa.table(data))
-    try:
-        con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM __voxloop_arrow")
-    finally:
-        con.unregister("__voxloop_arrow")
-    staged = Staged(table, header, len(rows), encoding, rejects, numbered=True)
-    if not rows and not rejects:
-        staged.notes.append("the file has no data rows")
-    return staged
-
-
-def _cell_text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
-
-
-def _read_jsonl(
-    path: Path,
-) -> tuple[list[str], list[tuple[int, list[str | None]]], list[Reject], str]:
-    objects: list[tuple[int, dict[str, Any]]] = []
-    rejects: list[Reject] = []
-    keys: dict[str, None] = {}
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
-        for line_no, raw_bytes in enumerate(fh, start=1):
-            raw = raw_bytes.decode("utf-8", errors="replace").strip()
-            if not raw:
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                reason = f"not valid JSON: {exc.msg} (column {exc.colno})"
-                rejects.append(Reject(line_no, raw, reason))
-                continue
-            if not isinstance(obj, dict):
-                if line_no == 1 and isinstance(obj, list):
-                    raise IngestError(
-                        f"{path}: this is one JSON array, not JSON Lines",
-                        hint="write one JSON object per line (e.g. jq -c '.[]' file.json)",
-                    )
-                rejects.append(Reject(line_no, raw, "each line must be a JSON object {...}"))
-                continue
-            objects.append((line_no, obj))
-            for key in obj:
-                keys.setdefault(str(key), None)
-    names = list(keys)
-    if not names and not rejects:
-        raise IngestError(f"{path}: no JSON object found", hint="one JSON object per line")
-    header = unique_names(names)
-    rows = [(n, [_cell_text(o.get(k)) for k in names]) for n, o in objects]
-    return header, rows, rejects, "utf-8"
-
-
-def _read_excel(
-    path: Path, sheet: str | int
-) -> tuple[list[str], list[tuple[int, list[str | None]]], list[Reject], str]:
-    from python_calamine import CalamineWorkbook
-
-    try:
-        book = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for corrupt files
-        raise IngestError(
-            f"{path}: not a readable spreadsheet: {_short(exc)}",
-            hint="open it in a spreadsheet program and save it again as .xlsx",
-        ) from exc
-    try:
-        if isinstance(sheet, int):
-            sheet_obj = book.get_sheet_by_index(sheet)
-        else:
-            sheet_obj = book.get_sheet_by_name(sheet)
-    except Exception as exc:
-        raise IngestError(
-            f"{path}: no sheet {sheet!r}",
-            hint=f"sheets in this file: {', '.join(book.sheet_names)} (set sheet: in the mapping)",
-        ) from exc
-    grid = sheet_obj.to_python(skip_empty_area=False)
-    filled = [i for i, row in enumerate(grid) if any(v not in ("", None) for v in row)]
-    if not filled:
-        raise IngestError(
-            f"{path}: the sheet {sheet!r} is empty",
-            hint=f"sheets in this file: {', '.join(book.sheet_names)} (set sheet: in the mapping)",
-        )
-    top = filled[0]
-    header = unique_names(_cell_text(v) for v in grid[top])
-    rows = [(i - top, [_cell_text(v) for v in grid[i]]) for i in filled[1:]]
-    return header, rows, [], "xlsx"
