@@ -65,7 +65,6 @@ class CompiledOutput:
     fields: list[str]  # canonical columns the output maps (in table order); others stay NULL
     lookups: dict[str, tuple[str, str]]  # field -> (raw SQL over staging ``s``, kind)
     missing_optional: list[str]  # mapped columns absent from the file
-    used_columns: set[str]
 
 
 def resolve_column(name: str, columns: list[str]) -> str | None:
@@ -290,14 +289,10 @@ def compile_output(
                 f"CASE WHEN length({v}) > {ctx.max_field_chars} THEN {_msg(col.name, spec, '')} || "
                 f"length({v}) || {nz.literal(f' characters, above the limit of {ctx.max_field_chars} (setting max_field_chars)')} END"  # noqa: E501
             )
-    scale_lo, scale_hi = _scale_sql(output)
-    if "score" in output.fields:
+    scale = _scale_sql(output)
+    if scale is not None:
         spec = output.fields["score"]
-        lo, hi = (
-            (nz.literal(spec.scale[0]), nz.literal(spec.scale[1]))
-            if spec.scale
-            else (scale_lo, scale_hi)
-        )
+        lo, hi = scale
         errors.append(
             f"CASE WHEN score IS NOT NULL AND ({lo} IS NULL) THEN "
             f"{_msg('score', spec, '')} || 'a score was given but instrument ' || "
@@ -333,14 +328,8 @@ def compile_output(
     # Only mapped fields are materialised: a column of NULLs still costs memory per row.
     produced = [c.name for c in mappable if c.name in output.fields]
     outer_cols = ["__row"] + [quote(name) for name in produced]
-    if "score" in output.fields:
-        spec = output.fields["score"]
-        lo, hi = (
-            (nz.literal(spec.scale[0]), nz.literal(spec.scale[1]))
-            if spec.scale
-            else (scale_lo, scale_hi)
-        )
-        outer_cols += [f"{lo} AS scale_min", f"{hi} AS scale_max"]
+    if scale is not None:
+        outer_cols += [f"{scale[0]} AS scale_min", f"{scale[1]} AS scale_max"]
     outer_cols += [f"{attributes} AS attributes", f"{error_list} AS __errors"]
     sql = (
         f"WITH r AS ({level_r}), n AS ({level_n}) "
@@ -351,7 +340,6 @@ def compile_output(
         fields=produced,
         lookups=lookups,
         missing_optional=sorted(set(missing_optional)),
-        used_columns=used,
     )
 
 
@@ -387,7 +375,14 @@ def _vocab_list(vocab: str) -> str:
     return ", ".join(VOCABULARIES[vocab][0])
 
 
-def _scale_sql(output: Output) -> tuple[str, str]:
+def _scale_sql(output: Output) -> tuple[str, str] | None:
+    """SQL for the (lowest, highest) score of each row: the field's fixed scale, else the
+    scale of the row's instrument; ``None`` when the output maps no score."""
+    spec = output.fields.get("score")
+    if spec is None:
+        return None
+    if spec.scale:
+        return nz.literal(spec.scale[0]), nz.literal(spec.scale[1])
     scales = dict(DEFAULT_SCALES)
     scales.update(output.scales)
     lo = " ".join(f"WHEN {nz.literal(k)} THEN {nz.literal(v[0])}" for k, v in scales.items())

@@ -392,10 +392,8 @@ class _Loader:
         self.changed.append(changed_rows)
         self.con.execute(
             f"DELETE FROM {target} WHERE source = ? AND external_id IN ("
-            f"SELECT v.external_id FROM {table} v JOIN {target} t ON t.source = ? "
-            f"AND t.external_id = v.external_id WHERE {good} AND NOT v.__dup "
-            f"AND {digest('v')} <> {digest('t')})",
-            [self.mapping.name, self.mapping.name],
+            f"SELECT external_id FROM {table} WHERE __row IN (SELECT __row FROM {changed_rows}))",
+            [self.mapping.name],
         )
 
     def insert_values(self, compiled: CompiledOutput, output: Any, target: str) -> dict[str, str]:

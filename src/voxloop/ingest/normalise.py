@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import phonenumbers
 
-from voxloop.model.vocab import VOCABULARIES, normalise_word
+from voxloop.model.vocab import canonical_word, normalise_word
 
 EMAIL_PATTERN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}$"  # noqa: E501
 
@@ -79,8 +79,7 @@ def vocabulary_word(vocabulary: str, value_map: Mapping[str, str], raw: str) -> 
     for word, target in value_map.items():
         if normalise_word(word) == key:
             return target
-    _canonical, synonyms = VOCABULARIES[vocabulary]
-    return synonyms.get(key)
+    return canonical_word(vocabulary, raw)
 
 
 def _cleaned(e: str) -> str:

@@ -36,17 +36,6 @@ INSTRUMENTS: tuple[str, ...] = ("nps", "csat", "ces", "rating", "none")
 
 SURVEY_KINDS: tuple[str, ...] = ("hot", "cold", "review", "social", "complaint")
 
-DIGITAL_CHANNELS: tuple[str, ...] = (
-    "email",
-    "chat",
-    "social",
-    "web_form",
-    "self_care",
-    "forum",
-    "app",
-    "sms",
-)
-
 
 def normalise_word(word: str) -> str:
     """The key synonyms are looked up by: lower case, ``_`` as space, single spaces."""
@@ -253,7 +242,8 @@ VOCABULARIES: Mapping[str, tuple[tuple[str, ...], Mapping[str, str]]] = MappingP
 
 
 def canonical_word(vocabulary: str, word: str | None) -> str | None:
-    """Map a source word onto the vocabulary, ``None`` when unknown (Python twin of the SQL)."""
+    """Map a source word onto the vocabulary through the built-in synonyms; ``None`` when
+    unknown."""
     if word is None:
         return None
     _, synonyms = VOCABULARIES[vocabulary]
