@@ -264,7 +264,7 @@ def compile_output(
         elif kind == "timestamp":
             errors.append(
                 f"CASE WHEN {e} IS NOT NULL AND {v} IS NULL THEN {_msg(col.name, spec, '')} || "
-                f"{_shown(e)} || {nz.literal(' is not a date/time in the expected formats (' + ', '.join([*_formats(spec, mapping), 'ISO 8601']) + ')')} END"  # noqa: E501
+                f"{_shown(e)} || {nz.literal(' is not a date/time in the expected formats (' + ', '.join([*_formats(spec, mapping), 'ISO 8601']) + '); add its format to timestamp_formats in sources/' + mapping.name + '.yaml')} END"  # noqa: E501
             )
         elif kind in ("int", "double", "duration", "score"):
             expected = " is not a whole number in range" if kind == "int" else " is not a number"
