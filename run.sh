@@ -2,6 +2,8 @@
 # voxloop set-up and entry points for a fresh machine (Debian, Python 3.11).
 #   ./run.sh demo   install, then build the demo workspace end to end
 #   ./run.sh test   install, then run lint, type checks and the whole test suite
+#                   (the suite starts its own PostgreSQL and a local Spark: it needs the
+#                   PostgreSQL server binaries and Java 17, which .ci/run installs on Debian)
 #   ./run.sh bench  install, then run the benchmarks in bench/
 set -eu
 cd "$(dirname "$0")"

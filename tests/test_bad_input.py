@@ -162,7 +162,7 @@ def test_scores_out_of_scale(ws: Workspace, tmp_path: Path) -> None:
     assert "11.0 is outside the nps scale 0.0–10.0" in reasons[2]
     assert "outside the csat scale" in reasons[3]
     assert "outside the ces scale 1.0–7.0" in reasons[5]
-    assert '"fun" is not one of nps, csat, ces, rating, none' in reasons[6]
+    assert '"fun" is not one of nps, csat, ces, fcr, rating, none' in reasons[6]
     assert '"dix" is not a number' in reasons[7]
     assert ws.store.con.execute(
         "SELECT score FROM feedback WHERE external_id = 'd'"

@@ -109,6 +109,15 @@ def test_demo_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     by_source = {load["source"]: load for load in info["loads"]}
     assert by_source["cfpb"]["tables"] == {"interactions": 6623, "feedback": 1532}
     assert all(load["rows_quarantined"] == 0 for load in info["loads"])
+    indicators = info["indicators"]
+    [nps] = indicators["nps"]
+    assert nps["n"] > 1000 and nps["ci_low"] < nps["value"] < nps["ci_high"]
+    # the planted broken digital process: self-care users end up calling far more often
+    switching = {r["channel"]: r for r in indicators["channel-switching"]}
+    assert switching["self_care"]["value"] > 2 * switching["email"]["value"]
+    assert switching["self_care"]["ci_low"] > switching["email"]["ci_high"]
+    [abandoned] = indicators["abandonment"]
+    assert 0.03 < abandoned["value"] < 0.12  # 7 % of calls hang up
     channels = info["status"]["interactions_by_channel"]
     assert {"phone", "email", "chat", "social", "callback", "store", "mail", "self_care"} <= set(
         channels

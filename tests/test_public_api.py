@@ -32,7 +32,13 @@ def test_user_errors_and_transient_errors_are_distinguishable() -> None:
 def test_subpackages_declare_their_public_surface() -> None:
     import importlib
 
-    for name in ("voxloop.ingest", "voxloop.model", "voxloop.store", "voxloop.cli"):
+    for name in (
+        "voxloop.ingest",
+        "voxloop.model",
+        "voxloop.store",
+        "voxloop.backends",
+        "voxloop.cli",
+    ):
         module = importlib.import_module(name)
         exported = list(module.__all__)  # its order is kept by ruff (RUF022)
         assert len(set(exported)) == len(exported), name

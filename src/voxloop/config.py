@@ -122,6 +122,12 @@ SETTINGS: tuple[Setting, ...] = (
         _as_int,
     ),
     Setting(
+        "min_sample",
+        30,
+        "Results from fewer answers or contacts than this are flagged low_sample.",
+        _as_int,
+    ),
+    Setting(
         "target_fields",
         ["customer_email", "customer_phone", "segment"],
         "Fields the company wants on every customer (the data-collection plan).",
@@ -163,6 +169,10 @@ class Settings:
     @property
     def default_region(self) -> str:
         return str(self["default_region"])
+
+    @property
+    def min_sample(self) -> int:
+        return int(self["min_sample"])
 
     @property
     def max_field_chars(self) -> int:

@@ -15,9 +15,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from voxloop.backends import Backend, duckdb_backend, postgres_backend, spark_backend
 from voxloop.config import WORKSPACE_FILE, Settings, find_workspace, resolve_settings
 from voxloop.errors import ConfigError, UserError
 from voxloop.ingest import LoadResult, ProgressFn, builtin_names, load_mapping, run_load
+from voxloop.metrics import MetricsEngine, SlaConfig, load_sla
 from voxloop.model.schema import TABLES_BY_NAME
 from voxloop.store.duckdb_store import DuckDBStore
 
@@ -38,6 +40,7 @@ class Workspace:
         self.settings = settings
         self.root = settings.root
         self.store = store
+        self._metrics: MetricsEngine | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
     @classmethod
@@ -142,6 +145,66 @@ class Workspace:
         """Load each file through mapping ``source``; each file is its own atomic load."""
         mapping = load_mapping(source, self.root / "sources")
         return [run_load(self.store, mapping, Path(p), self.settings, progress) for p in paths]
+
+    # -- indicators ---------------------------------------------------------------------------
+    def sla(self) -> SlaConfig:
+        """Calendars and channel targets from ``sla.yaml`` (checked)."""
+        return load_sla(self.root / "sla.yaml")
+
+    @property
+    def metrics(self) -> MetricsEngine:
+        """Indicators on the workspace's store: ``ws.metrics.compute("nps", by=["month"])``."""
+        if self._metrics is None:
+            self._metrics = self._engine(duckdb_backend(self.store))
+        return self._metrics
+
+    def metrics_on(
+        self, engine: str, *, url: str | None = None, lake: str | Path | None = None
+    ) -> MetricsEngine:
+        """The same indicators on PostgreSQL (``url``) or Spark (a Parquet ``lake``); close
+        ``.backend`` when done."""
+        backend: Backend
+        if engine == "duckdb":
+            return self.metrics
+        if engine == "postgresql":
+            target = url or (self.settings.store if "://" in self.settings.store else None)
+            if not target:
+                raise ConfigError(
+                    "the PostgreSQL engine needs a server",
+                    hint="give --url postgresql://user@host/db (publish to it with "
+                    "`voxloop export postgresql URL`)",
+                )
+            backend = postgres_backend(target)
+        elif engine == "spark":
+            if lake is None:
+                raise ConfigError(
+                    "the Spark engine needs a Parquet lake",
+                    hint="write one with `voxloop export parquet DIR`, then give --lake DIR",
+                )
+            backend = spark_backend(Path(lake))
+        else:
+            raise UserError(f"unknown engine {engine!r}", hint="engines: duckdb, postgresql, spark")
+        return self._engine(backend)
+
+    def _engine(self, backend: Backend) -> MetricsEngine:
+        return MetricsEngine(
+            backend,
+            time_zone=self.settings.time_zone,
+            sla=self.sla(),
+            min_sample=self.settings.min_sample,
+        )
+
+    def export_parquet(self, directory: str | Path) -> dict[str, int]:
+        """Every canonical table as ``DIR/<table>.parquet`` (the lake Spark reads)."""
+        from voxloop.store.export import export_parquet
+
+        return export_parquet(self.store, Path(directory))
+
+    def publish_postgres(self, url: str) -> dict[str, int]:
+        """Copy the canonical tables to a PostgreSQL database, in one transaction."""
+        from voxloop.store.export import publish_postgres
+
+        return publish_postgres(self.store, url)
 
     # -- reading ------------------------------------------------------------------------------
     def table(self, name: str) -> pa.Table:

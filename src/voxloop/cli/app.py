@@ -6,14 +6,15 @@ Exit codes: 0 success, 1 a problem the user can fix (the message says how), 2 ba
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 
 from voxloop import __version__
+from voxloop.cli.indicators import human_rows_from
+from voxloop.cli.indicators import register as register_indicators
+from voxloop.cli.options import FormatOpt, WorkspaceOpt, friendly_errors
 from voxloop.cli.output import (
     Format,
     console,
@@ -23,29 +24,9 @@ from voxloop.cli.output import (
     print_json,
     print_rows,
 )
-from voxloop.errors import UserError, VoxloopError
+from voxloop.errors import UserError
 from voxloop.ingest import LoadResult
 from voxloop.workspace import Workspace
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """User errors become a message, a hint and an exit code — never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except VoxloopError as exc:
-            err_console.print(f"[red]Error:[/red] {exc.message}", soft_wrap=True)
-            if exc.hint:
-                err_console.print(f"[yellow]→[/yellow] {exc.hint}", soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from exc
-
-    return wrapper
-
 
 app = typer.Typer(
     name="voxloop",
@@ -55,20 +36,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Workspace folder (default: $VOXLOOP_WORKSPACE, else the current folder).",
-        show_default=False,
-    ),
-]
-FormatOpt = Annotated[
-    Format,
-    typer.Option("--format", "-f", help="Output: table for people, json or csv for scripts."),
-]
 
 
 def _version(value: bool) -> None:
@@ -277,12 +244,21 @@ def demo(
             "Interactions per channel",
             fmt,
         )
+        for name, rows in info["indicators"].items():
+            print_rows(human_rows_from(name, rows), f"Indicator: {name}", fmt)
         console.print(f"Demo workspace ready in [bold]{info['workspace']}[/bold]")
+        console.print(
+            "Explore: voxloop kpi --list · voxloop kpi nps --by channel,month · voxloop sla "
+            f"(add -w {directory})"
+        )
     if serve:
         err_console.print(
             "[dim]The web dashboard is not part of this version yet; "
             "explore with `voxloop status -w " + str(directory) + "`.[/dim]"
         )
+
+
+register_indicators(app)
 
 
 def main() -> None:

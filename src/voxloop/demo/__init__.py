@@ -47,8 +47,25 @@ def run_demo(
                 f"  {r.source:<9} {r.rows_loaded:>7,} of {r.rows_read:>7,} rows loaded, "
                 f"{r.rows_quarantined:,} quarantined, {r.duplicates_skipped:,} duplicates"
             )
+        say("Computing the headline indicators…")
         return {
             "workspace": str(ws.root),
             "loads": [r.as_json() for r in loads],
             "status": ws.status(),
+            "indicators": headline_indicators(ws),
         }
+
+
+HEADLINE = (
+    ("nps", ()),
+    ("csat", ()),
+    ("fcr", ()),
+    ("abandonment", ()),
+    ("service-level", ("channel",)),
+    ("channel-switching", ("channel",)),
+)
+
+
+def headline_indicators(ws: Workspace) -> dict[str, list[dict[str, Any]]]:
+    """What a customer-service director looks at first, as JSON-ready rows."""
+    return {name: ws.metrics.compute(name, list(by)).to_pylist() for name, by in HEADLINE}

@@ -131,6 +131,7 @@ def _reason(rng: random.Random, month: int) -> str:
 def write_demo_files(folder: Path, *, seed: int = 7, contacts: int = 12_000) -> dict[str, Path]:
     """Write contacts.csv, surveys.csv and mentions.csv; return their paths."""
     rng = random.Random(seed)
+    abandon_rng = random.Random(seed + 1)  # separate draws: the other figures stay the same
     folder.mkdir(parents=True, exist_ok=True)
     people = customers(rng, max(contacts // 6, 50))
     start = datetime(2025, 11, 1, tzinfo=UTC)
@@ -152,6 +153,7 @@ def write_demo_files(folder: Path, *, seed: int = 7, contacts: int = 12_000) -> 
         handle = (
             rng.lognormvariate(5.6, 0.6) if channel in ("Téléphone", "Chat", "Rappel web") else None
         )
+        abandoned = channel == "Téléphone" and abandon_rng.random() < 0.07
         contact_rows.append(
             {
                 "contact_id": f"K{i:07d}",
@@ -173,13 +175,15 @@ def write_demo_files(folder: Path, *, seed: int = 7, contacts: int = 12_000) -> 
                 "team": rng.choice(TEAMS),
                 "hub": hub,
                 "reason": reason,
-                "outcome": rng.choice(OUTCOMES),
+                "outcome": "abandonné" if abandoned else rng.choice(OUTCOMES),
                 "transfers": rng.choices((0, 1, 2), weights=(80, 15, 5))[0],
                 "sla_met": rng.choice(("oui", "oui", "oui", "non")),
                 "thread_id": "",
                 "text": "",
             }
         )
+        if abandoned:  # hung up while waiting: no answer, no handling time
+            contact_rows[-1].update(first_response_at="", handle_seconds="")
         if reason == "Changement d'adresse" and channel == "Espace client" and rng.random() < 0.45:
             back = at + timedelta(hours=rng.uniform(1, 70))  # the broken digital process
             contact_rows.append(

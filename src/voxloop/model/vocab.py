@@ -32,7 +32,7 @@ CHANNELS: tuple[str, ...] = (
 
 DIRECTIONS: tuple[str, ...] = ("inbound", "outbound", "internal")
 
-INSTRUMENTS: tuple[str, ...] = ("nps", "csat", "ces", "rating", "none")
+INSTRUMENTS: tuple[str, ...] = ("nps", "csat", "ces", "fcr", "rating", "none")
 
 SURVEY_KINDS: tuple[str, ...] = ("hot", "cold", "review", "social", "complaint")
 
@@ -196,6 +196,14 @@ INSTRUMENT_SYNONYMS: Mapping[str, str] = _synonyms(
         "nps": ("net promoter score", "recommandation", "likelihood to recommend", "ltr"),
         "csat": ("satisfaction", "customer satisfaction", "sat"),
         "ces": ("effort", "customer effort score", "customer effort"),
+        "fcr": (
+            "first contact resolution",
+            "resolved at first contact",
+            "résolution au premier contact",
+            "resolution au premier contact",
+            "résolu au premier contact",
+            "resolu au premier contact",
+        ),
         "rating": ("stars", "étoiles", "etoiles", "review", "avis", "note"),
         "none": ("", "complaint", "réclamation", "mention", "comment", "verbatim"),
     }
@@ -228,7 +236,13 @@ SURVEY_KIND_SYNONYMS: Mapping[str, str] = _synonyms(
 
 # Default scales per instrument; a mapping can override them.
 DEFAULT_SCALES: Mapping[str, tuple[float, float]] = MappingProxyType(
-    {"nps": (0.0, 10.0), "csat": (1.0, 5.0), "ces": (1.0, 7.0), "rating": (1.0, 5.0)}
+    {
+        "nps": (0.0, 10.0),
+        "csat": (1.0, 5.0),
+        "ces": (1.0, 7.0),
+        "fcr": (0.0, 1.0),  # no / yes
+        "rating": (1.0, 5.0),
+    }
 )
 
 VOCABULARIES: Mapping[str, tuple[tuple[str, ...], Mapping[str, str]]] = MappingProxyType(
