@@ -6,6 +6,7 @@ dashboard's tooltips and the documentation) and in Ibis (for every engine).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import ibis
@@ -218,11 +219,16 @@ def _followed_rows(reason: bool, phone_only: bool) -> Any:
             r = r.filter(r.reason.notnull())
         partition = [r._ck, r.reason] if reason else [r._ck]
         nxt = _next_contact(r, partition, (r.channel == "phone") if phone_only else None)
-        last_seen = r.started_at.max().over(ibis.window())
-        r = r.mutate(_next=nxt, _last_seen=last_seen)
+        r = r.mutate(_next=nxt)
         horizon = days * 86400.0
-        # contacts whose window reaches past the end of the data cannot be judged yet
-        r = r.filter(_epoch(r._last_seen) - _epoch(r.started_at) >= horizon)
+        # contacts whose window reaches past the end of the data cannot be judged yet; the
+        # end is a separate scalar query (a window over everything would put all rows in one
+        # Spark partition)
+        [end] = ctx.execute(r.aggregate(end=r.started_at.max())).to_pylist()
+        if end["end"] is None:
+            return r.filter(ibis.literal(False)).mutate(_followed=ibis.literal(False))
+        cutoff = end["end"] - timedelta(seconds=horizon)
+        r = r.filter(r.started_at <= ibis.timestamp(cutoff))
         if phone_only:
             r = r.filter(r.channel.isin(DIGITAL_CHANNELS))
         gap = _epoch(r._next) - _epoch(r.started_at)
