@@ -259,6 +259,8 @@ def test_completeness_and_inconsistency(engine: MetricsEngine) -> None:
     inc = by_key(engine.compute("inconsistency"), "table", "rule")
     assert close(inc[("feedback", "answer_before_contact")]["value"], 1 / 15)  # s3
     assert close(inc[("interactions", "end_before_start")]["value"], 0.0)
+    assert close(inc[("interactions", "phone_unparsable")]["value"], 1 / 13)  # c11's "12"
+    assert close(inc[("feedback", "phone_unparsable")]["value"], 0.0)
 
 
 # -- periods and comparisons ------------------------------------------------------------------
