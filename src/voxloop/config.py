@@ -45,6 +45,34 @@ def _as_list(value: Any) -> list[str]:
     raise ValueError('expected a list such as ["fr", "en"] or a comma-separated string')
 
 
+def _as_mapping(value: Any) -> dict[str, str]:
+    """A TOML inline table ``{a = "x", b = 2}``, or ``a=x,b=2`` from the environment."""
+    if isinstance(value, dict):
+        return {str(k).strip(): str(v).strip() for k, v in value.items()}
+    if isinstance(value, str):
+        out = {}
+        for part in value.split(","):
+            key, sep, item = part.partition("=")
+            if part.strip() and (not sep or not key.strip()):
+                raise ValueError(f"{part.strip()!r} is not name=value")
+            if part.strip():
+                out[key.strip()] = item.strip()
+        return out
+    raise ValueError('expected a table such as {email = 2, phone = 2} or "email=2,phone=2"')
+
+
+def _as_limits(value: Any) -> dict[str, int]:
+    out = {}
+    for key, item in _as_mapping(value).items():
+        try:
+            out[key] = int(item)
+        except ValueError:
+            raise ValueError(f"{key} = {item!r}: expected a whole number") from None
+        if out[key] < 1:
+            raise ValueError(f"{key} = {item}: must be at least 1")
+    return out
+
+
 def _as_memory(value: Any) -> str:
     """DuckDB's syntax (2GB, 500MB); French units (2Go, 500Mo) are understood too."""
     match = re.fullmatch(r"\s*(\d+(?:[.,]\d+)?)\s*([kKmMgGtT])[oObB]?\s*", str(value))
@@ -122,6 +150,26 @@ SETTINGS: tuple[Setting, ...] = (
         _as_int,
     ),
     Setting(
+        "identity_limits",
+        {"account": 10, "email": 2, "phone": 2, "landline": 1, "handle": 2},
+        "Identity resolution: an identifier seen with more distinct identifiers of one other "
+        "kind than this (a switchboard, a family landline, contact@) is shared and not linked "
+        "on. Per kind; other kinds use 2.",
+        _as_limits,
+    ),
+    Setting(
+        "weak_identifiers",
+        ["device"],
+        "Identifier kinds that attach to a customer but never link two records on their own.",
+        _as_list,
+    ),
+    Setting(
+        "identifier_columns",
+        {},
+        'Extra identifier columns kept in attributes, and their kind: {loyalty_card = "loyalty"}.',
+        _as_mapping,
+    ),
+    Setting(
         "min_sample",
         30,
         "Results from fewer answers or contacts than this are flagged low_sample.",
@@ -169,6 +217,18 @@ class Settings:
     @property
     def default_region(self) -> str:
         return str(self["default_region"])
+
+    @property
+    def identity_limits(self) -> dict[str, int]:
+        return dict(self["identity_limits"])
+
+    @property
+    def weak_identifiers(self) -> list[str]:
+        return list(self["weak_identifiers"])
+
+    @property
+    def identifier_columns(self) -> dict[str, str]:
+        return dict(self["identifier_columns"])
 
     @property
     def min_sample(self) -> int:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from voxloop.backends import Backend, duckdb_backend, postgres_backend, spark_backend
 from voxloop.config import WORKSPACE_FILE, Settings, find_workspace, resolve_settings
 from voxloop.errors import ConfigError, UserError
+from voxloop.identity import ResolveOptions, ResolveResult, resolve
 from voxloop.ingest import LoadResult, ProgressFn, builtin_names, load_mapping, run_load
 from voxloop.metrics import MetricsEngine, SlaConfig, load_sla
 from voxloop.model.schema import TABLES_BY_NAME
@@ -145,6 +146,18 @@ class Workspace:
         """Load each file through mapping ``source``; each file is its own atomic load."""
         mapping = load_mapping(source, self.root / "sources")
         return [run_load(self.store, mapping, Path(p), self.settings, progress) for p in paths]
+
+    # -- customers ----------------------------------------------------------------------------
+    def _identity_options(self) -> ResolveOptions:
+        return ResolveOptions(
+            limits=self.settings.identity_limits,
+            weak=frozenset(self.settings.weak_identifiers),
+            extra=self.settings.identifier_columns,
+        )
+
+    def resolve(self, *, full: bool = False, progress: ProgressFn | None = None) -> ResolveResult:
+        """Link records that share an identifier into customers (incremental unless ``full``)."""
+        return resolve(self.store, self._identity_options(), full=full, progress=progress)
 
     # -- indicators ---------------------------------------------------------------------------
     def sla(self) -> SlaConfig:

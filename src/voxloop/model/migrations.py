@@ -17,6 +17,7 @@ DESCRIPTIONS: dict[int, str] = {
     "case events, actions, loads, quarantine",
     2: "ledger records the encoding, the mapping's fingerprint and a message; quarantine "
     "records the physical line",
+    3: "identity resolution: identifier status and counts, the merge log, manual rules",
 }
 
 LATEST_VERSION = max(DESCRIPTIONS)

@@ -200,8 +200,57 @@ IDENTITIES = Table(
         Column("first_seen_at", "timestamp", "First load that saw it (UTC).", nullable=False),
         Column("first_load_id", "bigint", "That load.", nullable=False),
         Column("source", "text", "Source of the first sighting.", nullable=False),
+        Column(
+            "status",
+            "text",
+            "linked, shared (too common to link on), weak, split, invalid or unresolved.",
+            since=3,
+        ),
+        Column("records", "bigint", "Records carrying it, at the last resolution.", since=3),
+        Column(
+            "shared_with",
+            "bigint",
+            "Most distinct identifiers of one other kind seen with it.",
+            since=3,
+        ),
     ),
     key=("kind", "value"),
+)
+
+CUSTOMER_MERGES = Table(
+    "customer_merges",
+    "Every merge of two customers: which id was kept, why, and on what evidence.",
+    (
+        Column("merged_id", "text", "The id that stopped being used.", nullable=False),
+        Column("into_id", "text", "The id kept (the older one).", nullable=False),
+        Column("merged_at", "timestamp", "When (UTC).", nullable=False),
+        Column("reason", "text", "shared identifier, or manual.", nullable=False),
+        Column("evidence", "text", "The identifier(s) that joined them, or the user's note."),
+        Column("actor", "text", "Who: resolve, or the user who merged."),
+    ),
+    since=3,
+)
+
+IDENTITY_RULES = Table(
+    "identity_rules",
+    "Manual decisions later resolutions respect: merge two customers, split an identifier off.",
+    (
+        Column("rule_id", "bigint", "Rule id.", nullable=False),
+        Column("action", "text", "merge or split.", nullable=False),
+        Column(
+            "customer_id", "text", "Customer kept (merge) or split from (split).", nullable=False
+        ),
+        Column("other_id", "text", "Customer merged in (merge)."),
+        Column("kind", "text", "Identifier kind: a representative one (merge) or the one split."),
+        Column("value", "text", "Identifier value."),
+        Column("other_kind", "text", "Representative identifier of the other customer (merge)."),
+        Column("other_value", "text", "Its value."),
+        Column("created_at", "timestamp", "When (UTC).", nullable=False),
+        Column("actor", "text", "Who decided."),
+        Column("note", "text", "Why."),
+    ),
+    key=("rule_id",),
+    since=3,
 )
 
 ANNOTATIONS = Table(
@@ -326,6 +375,8 @@ QUARANTINE = Table(
 TABLES: tuple[Table, ...] = (
     CUSTOMERS,
     IDENTITIES,
+    CUSTOMER_MERGES,
+    IDENTITY_RULES,
     INTERACTIONS,
     FEEDBACK,
     ANNOTATIONS,

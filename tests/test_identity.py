@@ -1,0 +1,174 @@
+"""Identity resolution on a population with planted truth, and its guard-rails."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write
+from voxloop import Workspace
+from voxloop.demo.population import NOREPLY, pairwise_scores, write_population
+
+HEADER = "contact_id,customer_email,customer_phone,customer_id,channel,started_at\n"
+
+
+def contacts(path: Path, *rows: str) -> Path:
+    return write(path, HEADER + "".join(r + "\n" for r in rows))
+
+
+def customers_of(ws: Workspace) -> dict[str, str | None]:
+    return {
+        r["external_id"]: r["customer_id"]
+        for r in ws.query("SELECT external_id, customer_id FROM interactions").to_pylist()
+    }
+
+
+def test_planted_population_meets_the_targets(ws: Workspace, tmp_path: Path) -> None:
+    population = write_population(tmp_path / "people.csv", people=3000)
+    ws.ingest([population], source="contacts")
+    result = ws.resolve()
+    scores = pairwise_scores(ws.store.con)
+    assert scores["precision"] >= 0.99
+    assert scores["recall_linkable"] >= 0.98
+    # the guard-rails: the switchboard and the noreply address are reported, never linked on
+    shared = {(s["kind"], s["value"]) for s in result.shared}
+    assert ("phone", "+33140000000") in shared and ("email", NOREPLY) in shared
+    linked_on_switchboard = ws.query(
+        "SELECT count(DISTINCT customer_id) FROM interactions WHERE customer_phone = "
+        "'+33140000000' AND customer_email IS NULL AND customer_ref IS NULL "
+        "AND customer_handle IS NULL"
+    ).to_pylist()[0]
+    assert next(iter(linked_on_switchboard.values())) == 0  # such records stay unresolved
+    statuses = ws.query(
+        "SELECT value, status FROM identities WHERE value IN (?, ?) ORDER BY value",
+        ["+33140000000", NOREPLY],
+    ).to_pylist()
+    assert [s["status"] for s in statuses] == ["shared", "shared"]
+
+
+def test_incremental_runs_equal_a_full_run_and_keep_ids(ws: Workspace, tmp_path: Path) -> None:
+    population = write_population(tmp_path / "people.csv", people=1500)
+    with population.open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    body = rows[1:]
+    random.Random(3).shuffle(body)  # a person's records arrive in both loads
+    rows = [rows[0], *body]
+    half = len(rows) // 2
+    for name, part in (("a.csv", rows[1:half]), ("b.csv", rows[half:])):
+        with (tmp_path / name).open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([rows[0], *part])
+    ws.ingest([tmp_path / "a.csv"], source="contacts")
+    first = ws.resolve()
+    assert first.mode == "full"
+    before = customers_of(ws)
+    ws.ingest([tmp_path / "b.csv"], source="contacts")
+    second = ws.resolve()
+    assert second.mode == "incremental" and second.records < len(rows) - 1
+    after = customers_of(ws)
+    merged = {
+        r["merged_id"]: r["into_id"]
+        for r in ws.query("SELECT merged_id, into_id FROM customer_merges").to_pylist()
+    }
+    # ids are stable: a record keeps its customer, or follows the customer it merged into
+    for record, customer in before.items():
+        if customer is not None:
+            assert after[record] in (customer, merged.get(customer))
+    assert second.customers_merged == len(merged) > 0  # some new records bridged two customers
+    # the same partition as resolving everything at once
+    incremental = _partition(after)
+    ws.resolve(full=True)
+    assert _partition(customers_of(ws)) == incremental
+    assert ws.resolve().mode == "nothing"  # nothing new: a no-op
+
+
+def _partition(assignment: dict[str, str | None]) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = {}
+    for record, customer in assignment.items():
+        groups.setdefault(customer or f"alone:{record}", set()).add(record)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_a_merge_keeps_the_older_id_and_says_why(ws: Workspace, tmp_path: Path) -> None:
+    first = contacts(
+        tmp_path / "1.csv",
+        "1,ann@x.example,,,email,2024-01-01 10:00:00",
+        "2,,06 12 34 56 78,,phone,2024-01-02 10:00:00",
+    )
+    ws.ingest([first], source="contacts")
+    ws.resolve()
+    older = customers_of(ws)
+    assert older["1"] != older["2"]
+    # a new contact carries both: the two customers are one person
+    ws.ingest([contacts(tmp_path / "2.csv", "3,ANN@x.example ,+33 6 12 34 56 78,,chat,"
+                        "2024-01-03 10:00:00")], source="contacts")  # fmt: skip
+    result = ws.resolve()
+    now = customers_of(ws)
+    assert now["1"] == now["2"] == now["3"] == min(older["1"] or "", older["2"] or "")
+    assert result.customers_merged == 1
+    [merge] = ws.query("SELECT * FROM customer_merges").to_pylist()
+    assert merge["into_id"] == now["1"] and merge["reason"] == "shared identifier"
+    assert "+33612345678" in merge["evidence"] or "ann@x.example" in merge["evidence"]
+    gone = ws.query(
+        "SELECT merged_into FROM customers WHERE customer_id = ?", [merge["merged_id"]]
+    ).to_pylist()
+    assert gone == [{"merged_into": now["1"]}]
+
+
+def test_invalid_identifiers_are_kept_and_never_linked(ws: Workspace, tmp_path: Path) -> None:
+    bad = contacts(
+        tmp_path / "1.csv",
+        "1,not-an-email,12,,email,2024-01-01 10:00:00",
+        "2,not-an-email,12,,email,2024-01-02 10:00:00",
+    )
+    ws.ingest([bad], source="contacts")
+    result = ws.resolve()
+    assert result.mode == "nothing"  # no usable identifier at all
+    assert set(customers_of(ws).values()) == {None}
+    kinds = {r["kind"] for r in ws.query("SELECT kind FROM identities").to_pylist()}
+    assert kinds == {"invalid_email", "invalid_phone"}
+
+
+def test_resolving_an_empty_store_is_a_no_op(ws: Workspace) -> None:
+    result = ws.resolve()
+    assert result.mode == "nothing" and "nothing to resolve" in result.notes[0]
+
+
+def test_extra_identifier_columns_and_weak_kinds(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "w")
+    (ws.root / "voxloop.toml").write_text(
+        '[voxloop]\nidentifier_columns = {loyalty = "loyalty", cookie = "device"}\n',
+        encoding="utf-8",
+    )
+    ws.close()
+    with Workspace.open(tmp_path / "w") as ws:
+        ws.ingest([write(tmp_path / "c.csv",
+            "contact_id,customer_email,loyalty,cookie,channel,started_at\n"
+            "1,a@x.example,L1,K9,store,2024-01-01 10:00:00\n"
+            "2,b@x.example,L1,,store,2024-01-02 10:00:00\n"
+            "3,c@x.example,,K9,web_form,2024-01-03 10:00:00\n")], source="contacts")  # fmt: skip
+        ws.resolve()
+        c = customers_of(ws)
+        assert c["1"] == c["2"]  # the loyalty card links
+        assert c["3"] != c["1"]  # the device cookie is weak: it links nothing
+        statuses = {
+            (r["kind"], r["status"]) for r in ws.query("SELECT kind, status FROM identities")
+            .to_pylist()
+        }  # fmt: skip
+        assert ("loyalty", "linked") in statuses and ("device", "weak") in statuses
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_the_shared_limit_is_a_setting(tmp_path: Path, limit: int) -> None:
+    ws = Workspace.init(tmp_path / "w")
+    ws.close()
+    with Workspace.open(tmp_path / "w", overrides={"identity_limits": {"phone": limit}}) as ws:
+        rows = [f"{i},p{i}@x.example,06 12 34 56 78,,phone,2024-01-0{i} 10:00:00" for i in (1, 2)]
+        ws.ingest([contacts(tmp_path / "c.csv", *rows)], source="contacts")
+        result = ws.resolve()
+        c = customers_of(ws)
+        # one mobile seen with two e-mails: shared under a limit of 1, linking under 3
+        assert (c["1"] == c["2"]) is (limit == 3)
+        assert bool(result.shared) is (limit == 1)
