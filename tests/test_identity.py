@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.conftest import write
 from voxloop import Workspace
+from voxloop.cli import app
 from voxloop.demo.population import NOREPLY, pairwise_scores, write_population
+from voxloop.errors import UserError
 
 HEADER = "contact_id,customer_email,customer_phone,customer_id,channel,started_at\n"
 
@@ -172,3 +176,95 @@ def test_the_shared_limit_is_a_setting(tmp_path: Path, limit: int) -> None:
         # one mobile seen with two e-mails: shared under a limit of 1, linking under 3
         assert (c["1"] == c["2"]) is (limit == 3)
         assert bool(result.shared) is (limit == 1)
+
+
+# -- manual decisions, the customer file, the quality report ----------------------------------
+
+
+@pytest.fixture
+def pair(ws: Workspace, tmp_path: Path) -> Workspace:
+    rows = contacts(
+        tmp_path / "c.csv",
+        "1,ann@x.example,06 12 34 56 78,,email,2024-01-01 10:00:00",
+        "2,,06 12 34 56 78,,phone,2024-01-02 10:00:00",
+        "3,bob@x.example,,,chat,2024-01-03 10:00:00",
+    )
+    ws.ingest([rows], source="contacts")
+    ws.resolve()
+    return ws
+
+
+def test_split_detaches_an_identifier_for_good(pair: Workspace) -> None:
+    c = customers_of(pair)
+    assert c["1"] == c["2"]
+    out = pair.split_identifier(str(c["1"]), "phone:+33612345678", note="the family phone")
+    after = customers_of(pair)
+    assert after["1"] == c["1"]  # the e-mail's record keeps the id
+    assert after["2"] == out["new_customer"] != c["1"]  # the phone-only record is apart
+    pair.resolve(full=True)  # later runs respect the rule
+    assert customers_of(pair) == after
+
+
+def test_merge_by_hand_survives_a_full_run(pair: Workspace) -> None:
+    c = customers_of(pair)
+    out = pair.merge_customers(str(c["3"]), str(c["1"]), note="same person, says the agent")
+    assert out == {"kept": min(str(c["1"]), str(c["3"])), "merged": max(str(c["1"]), str(c["3"]))}
+    assert len(set(customers_of(pair).values())) == 1
+    pair.resolve(full=True)
+    assert len(set(customers_of(pair).values())) == 1
+    [log] = pair.query("SELECT reason, evidence FROM customer_merges").to_pylist()
+    assert log == {"reason": "manual", "evidence": "same person, says the agent"}
+
+
+def test_manual_commands_name_what_is_unknown(pair: Workspace) -> None:
+    with pytest.raises(UserError, match="there is no customer 'C404'"):
+        pair.merge_customers("C404", "C000000001")
+    with pytest.raises(UserError, match=r"no identifier email:nobody@x\.example"):
+        pair.split_identifier("C000000001", "email:nobody@x.example")
+    with pytest.raises(UserError, match="is not KIND:VALUE"):
+        pair.split_identifier("C000000001", "ann@x.example")
+
+
+def test_customer_file_finds_by_any_identifier(pair: Workspace, tmp_path: Path) -> None:
+    write(
+        tmp_path / "s.csv",
+        "response_id,contact_id,customer_email,survey,score,comment,answered_at\n"
+        "s1,1,ann@x.example,nps,4,Trop d'attente,2024-01-05 10:00:00\n",
+    )
+    pair.ingest([tmp_path / "s.csv"], source="surveys")
+    pair.resolve()
+    by_phone = pair.customer("06.12.34.56.78")
+    by_email = pair.customer(" Ann@X.example")
+    assert by_phone["customer"]["customer_id"] == by_email["customer"]["customer_id"]
+    assert [e["type"] for e in by_email["timeline"]] == ["contact", "contact", "answer"]
+    assert by_email["summary"]["last_nps"]["score"] == 4.0
+    assert by_email["summary"]["channels"] == ["email", "phone"]
+    with pytest.raises(UserError, match="no customer matches"):
+        pair.customer("nobody@x.example")
+
+
+def test_quality_report_has_the_collection_plan(pair: Workspace) -> None:
+    report = pair.quality()
+    plan = {p["field"]: p for p in report["collection_plan"]}
+    assert plan["customer_email"]["coverage"] == 1.0  # both customers have one
+    assert plan["customer_phone"]["coverage"] == 0.5
+    assert plan["segment"]["coverage"] == 0.0 and "no source" in plan["segment"]["advice"]
+    fields = {(r["table"], r["field"]): r["value"] for r in report["completeness"]}
+    assert fields[("interactions", "customer_email")] == 2 / 3
+    assert report["resolution"]["customers"] == 2
+
+
+def test_cli_resolve_show_merge_and_quality(pair: Workspace, runner: CliRunner) -> None:
+    root = str(pair.root)
+    done = runner.invoke(app, ["resolve", "-w", root])
+    assert done.exit_code == 0 and "nothing to resolve" in done.stdout
+    shown = runner.invoke(app, ["customer", "show", "ann@x.example", "-f", "json", "-w", root])
+    assert shown.exit_code == 0
+    file = json.loads(shown.stdout)
+    assert {i["kind"] for i in file["identities"]} == {"email", "phone"}
+    human = runner.invoke(app, ["customer", "show", "+33612345678", "-w", root])
+    assert "Timeline (local time, Europe/Paris)" in human.stdout
+    unknown = runner.invoke(app, ["customers", "merge", "C1", "C2", "-w", root])
+    assert unknown.exit_code == 1 and "there is no customer 'C1'" in unknown.stderr
+    report = runner.invoke(app, ["quality", "-w", root])
+    assert report.exit_code == 0 and "Collection plan" in report.stdout

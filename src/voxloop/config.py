@@ -231,6 +231,10 @@ class Settings:
         return dict(self["identifier_columns"])
 
     @property
+    def target_fields(self) -> list[str]:
+        return list(self["target_fields"])
+
+    @property
     def min_sample(self) -> int:
         return int(self["min_sample"])
 

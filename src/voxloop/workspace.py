@@ -19,9 +19,12 @@ from voxloop.backends import Backend, duckdb_backend, postgres_backend, spark_ba
 from voxloop.config import WORKSPACE_FILE, Settings, find_workspace, resolve_settings
 from voxloop.errors import ConfigError, UserError
 from voxloop.identity import ResolveOptions, ResolveResult, resolve
+from voxloop.identity.customer_file import customer_file
+from voxloop.identity.rules import merge_customers, split_identifier
 from voxloop.ingest import LoadResult, ProgressFn, builtin_names, load_mapping, run_load
 from voxloop.metrics import MetricsEngine, SlaConfig, load_sla
 from voxloop.model.schema import TABLES_BY_NAME
+from voxloop.quality import quality_report
 from voxloop.store.duckdb_store import DuckDBStore
 
 TEMPLATE_FILES = (
@@ -158,6 +161,38 @@ class Workspace:
     def resolve(self, *, full: bool = False, progress: ProgressFn | None = None) -> ResolveResult:
         """Link records that share an identifier into customers (incremental unless ``full``)."""
         return resolve(self.store, self._identity_options(), full=full, progress=progress)
+
+    def merge_customers(
+        self, first: str, second: str, *, actor: str = "cli", note: str | None = None
+    ) -> dict[str, str]:
+        """Merge two customers, now and in every later resolution (the older id is kept)."""
+        return merge_customers(self.store, first, second, actor=actor, note=note)
+
+    def split_identifier(
+        self, customer_id: str, identifier: str, *, actor: str = "cli", note: str | None = None
+    ) -> dict[str, Any]:
+        """Detach ``kind:value`` from a customer, now and in every later resolution."""
+        kind, sep, value = identifier.partition(":")
+        if not sep or not kind or not value:
+            raise UserError(
+                f"{identifier!r} is not KIND:VALUE", hint="e.g. --identifier phone:+33612345678"
+            )
+        new_id, result = split_identifier(
+            self.store, self._identity_options(), customer_id, kind.strip(), value.strip(),
+            actor=actor, note=note,
+        )  # fmt: skip
+        return {"customer": customer_id, "identifier": identifier, "new_customer": new_id,
+                "resolution": result.as_json()}  # fmt: skip
+
+    def customer(self, query: str, *, limit: int = 500) -> dict[str, Any]:
+        """The customer file of an id, an e-mail, a phone number or a handle."""
+        return customer_file(
+            self.store.con, query, default_region=self.settings.default_region, limit=limit
+        )
+
+    def quality(self) -> dict[str, Any]:
+        """Completeness, inconsistencies, what resolution found, and the collection plan."""
+        return quality_report(self.store.con, self.metrics, self.settings.target_fields)
 
     # -- indicators ---------------------------------------------------------------------------
     def sla(self) -> SlaConfig:

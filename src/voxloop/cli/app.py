@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from voxloop import __version__
+from voxloop.cli.customers import register as register_customers
 from voxloop.cli.indicators import human_rows_from
 from voxloop.cli.indicators import register as register_indicators
 from voxloop.cli.options import FormatOpt, WorkspaceOpt, friendly_errors
@@ -259,6 +260,7 @@ def demo(
 
 
 register_indicators(app)
+register_customers(app)
 
 
 def main() -> None:

@@ -74,8 +74,8 @@ def _cell(value: Any) -> str:
 
 
 @contextmanager
-def load_progress(enabled: bool) -> Iterator[ProgressFn]:
-    """A progress bar over the stages of a load (hidden when not on a terminal)."""
+def load_progress(enabled: bool, stages: Sequence[str] = STAGES) -> Iterator[ProgressFn]:
+    """A progress bar over the stages of a long job (hidden when not on a terminal)."""
     progress = Progress(
         TextColumn("[bold]{task.description:<22}"),
         BarColumn(),
@@ -88,9 +88,9 @@ def load_progress(enabled: bool) -> Iterator[ProgressFn]:
     task = progress.add_task("starting", total=1.0)
 
     def report(stage: str, fraction: float) -> None:
-        index = STAGES.index(stage) if stage in STAGES else 0
+        index = stages.index(stage) if stage in stages else 0
         progress.update(
-            task, description=stage, completed=(index + min(fraction, 1.0)) / len(STAGES)
+            task, description=stage, completed=(index + min(fraction, 1.0)) / len(stages)
         )
 
     with progress:
