@@ -73,6 +73,23 @@ def _as_limits(value: Any) -> dict[str, int]:
     return out
 
 
+def _as_probability(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a probability such as 0.99, not true/false")
+    number = float(value)
+    if not 0 < number < 1:
+        raise ValueError("expected a probability strictly between 0 and 1, such as 0.99")
+    return number
+
+
+def _as_fuzzy_fields(value: Any) -> dict[str, str]:
+    out = _as_mapping(value)
+    for attribute, target in out.items():
+        if target not in ("address", "postcode", "city"):
+            raise ValueError(f"{attribute} = {target!r}: map onto address, postcode or city")
+    return out
+
+
 def _as_memory(value: Any) -> str:
     """DuckDB's syntax (2GB, 500MB); French units (2Go, 500Mo) are understood too."""
     match = re.fullmatch(r"\s*(\d+(?:[.,]\d+)?)\s*([kKmMgGtT])[oObB]?\s*", str(value))
@@ -170,6 +187,20 @@ SETTINGS: tuple[Setting, ...] = (
         _as_mapping,
     ),
     Setting(
+        "fuzzy_threshold",
+        0.99,
+        "Probabilistic matching (`voxloop customers match`): the match probability at or "
+        "above which two customers are taken for one person.",
+        _as_probability,
+    ),
+    Setting(
+        "fuzzy_fields",
+        {},
+        "Probabilistic matching: record attributes that hold the address, and the field each "
+        'one is (address, postcode or city): {cp = "postcode", ville = "city"}.',
+        _as_fuzzy_fields,
+    ),
+    Setting(
         "min_sample",
         30,
         "Results from fewer answers or contacts than this are flagged low_sample.",
@@ -229,6 +260,14 @@ class Settings:
     @property
     def identifier_columns(self) -> dict[str, str]:
         return dict(self["identifier_columns"])
+
+    @property
+    def fuzzy_threshold(self) -> float:
+        return float(self["fuzzy_threshold"])
+
+    @property
+    def fuzzy_fields(self) -> dict[str, str]:
+        return dict(self["fuzzy_fields"])
 
     @property
     def target_fields(self) -> list[str]:

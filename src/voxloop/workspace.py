@@ -184,6 +184,21 @@ class Workspace:
         return {"customer": customer_id, "identifier": identifier, "new_customer": new_id,
                 "resolution": result.as_json()}  # fmt: skip
 
+    def link_probabilistic(
+        self, *, apply: bool = False, threshold: float | None = None, actor: str = "cli"
+    ) -> dict[str, Any]:
+        """Customers no identifier joins but whose names and addresses say they are one
+        person (Splink; the ``linkage`` extra): the pairs at or above ``threshold`` (default:
+        the ``fuzzy_threshold`` setting), each with its explanation; ``apply`` merges them,
+        recorded with reason ``probabilistic`` and kept by every later resolution."""
+        from voxloop.identity.fuzzy import FuzzyOptions, link_probabilistic
+
+        options = FuzzyOptions(
+            threshold=self.settings.fuzzy_threshold if threshold is None else threshold,
+            fields=self.settings.fuzzy_fields,
+        )
+        return link_probabilistic(self.store, options, apply=apply, actor=actor).as_json()
+
     def customer(self, query: str, *, limit: int = 500) -> dict[str, Any]:
         """The customer file of an id, an e-mail, a phone number or a handle."""
         return customer_file(

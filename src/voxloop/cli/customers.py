@@ -125,7 +125,10 @@ def register(app: typer.Typer) -> None:
             fmt,
         )
 
-    customers = typer.Typer(help="Merge or split customers by hand.", no_args_is_help=True)
+    customers = typer.Typer(
+        help="Merge or split customers by hand; find probable duplicates (match).",
+        no_args_is_help=True,
+    )
     app.add_typer(customers, name="customers")
 
     @customers.command("merge")
@@ -167,6 +170,61 @@ def register(app: typer.Typer) -> None:
             )
         else:
             print_json(out)
+
+    @customers.command("match")
+    @friendly_errors
+    def customers_match(
+        apply: Annotated[
+            bool, typer.Option("--apply", help="Merge the matches (default: only list them).")
+        ] = False,
+        threshold: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                max=1.0,
+                help="Match probability from which a pair is a match (default: the "
+                "fuzzy_threshold setting, 0.99).",
+                show_default=False,
+            ),
+        ] = None,
+        workspace: WorkspaceOpt = None,
+        fmt: FormatOpt = Format.table,
+    ) -> None:
+        """Find customers no identifier joins but whose names and addresses say they are one
+        person (probabilistic matching; needs `pip install 'voxloop\\[linkage]'`). Each pair
+        comes with why: the level each field is at and the weight it adds."""
+        with Workspace.open(workspace) as ws:
+            out = ws.link_probabilistic(apply=apply, threshold=threshold)
+        if fmt is Format.json:
+            print_json(out)
+            return
+        rows = [
+            {
+                "p": round(m["match_probability"], 4),
+                "weight": m["match_weight"],
+                "customer": f"{m['customer_id']} {m['explanation'][0]['values'][0]}",
+                "other": f"{m['other_id']} {m['explanation'][0]['values'][1]}",
+                "why": ", ".join(
+                    f"{w['level'] if w['level'] != 'other' else w['field'] + ' differs'} "
+                    f"{w['weight']:+.1f}"
+                    for w in m["explanation"]
+                ),
+                "status": m["status"],
+            }
+            for m in out["matches"]
+        ]
+        if fmt is Format.csv:
+            print_rows(rows, "", fmt)
+            return
+        print_rows(rows, f"Likely the same person (p ≥ {out['threshold']})", fmt)
+        done = f"{out['merged']:,} merged" if out["applied"] else "nothing merged (add --apply)"
+        console.print(
+            f"{out['customers']:,} named customers, {out['pairs_scored']:,} pairs scored, "
+            f"{len(out['matches']):,} above the threshold, of which {out['blocked']:,} blocked "
+            f"(each holds a customer number) — {done} ({out['duration_s']:.1f} s)"
+        )
+        for note in out["notes"]:
+            console.print(f"[yellow]note:[/yellow] {note}")
 
     @app.command()
     @friendly_errors

@@ -233,3 +233,155 @@ def pairwise_scores(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
         "true_pairs": true,
         "predicted_pairs": predicted,
     }
+
+
+# -- people known by several unrelated identities (for probabilistic matching) ---------------
+
+NAMED_FIRST = (
+    "Jean", "Marie", "Luc", "Anne", "Paul", "Sophie", "Louis", "Emma", "Hugo", "Léa", "Tom",
+    "Chloé", "Noah", "Inès", "Adam", "Jade", "Léo", "Lina", "Zoé", "Hélène", "Jérôme",
+    "Françoise", "Cécile", "Loïc", "Noël", "Agnès", "Benoît", "Gaëlle", "Héloïse", "Raphaël",
+    "Amélie", "Clément", "Élodie", "Étienne", "Joël", "Maëlle", "Océane", "Rémi", "Thérèse",
+    "Yannick", "Bastien", "Camille", "Damien", "Estelle", "Fabrice", "Gérald", "Isabelle",
+    "Justine", "Karim", "Laure", "Mathis", "Nadia", "Olivier", "Pascale", "Quentin", "Romane",
+    "Sylvain", "Tristan", "Valérie", "Yasmine",
+)  # fmt: skip
+NAMED_LAST = (
+    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy",
+    "Moreau", "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "David", "Bertrand", "Roux",
+    "Vincent", "Fournier", "Morel", "Girard", "André", "Mercier", "Dupont", "Lambert",
+    "Bonnet", "François", "Martinez", "Legrand", "Garnier", "Faure", "Rousseau", "Blanc",
+    "Guérin", "Muller", "Henry", "Roussel", "Nicolas", "Perrin", "Morin", "Mathieu",
+    "Clément", "Gauthier", "Dumont", "Lopez", "Fontaine", "Chevalier", "Robin", "Masson",
+    "Sanchez", "Gérard", "Nguyen", "Boyer", "Denis", "Lemaire", "Duval", "Joly", "Gautier",
+    "Roger", "Roche", "Roy", "Noël", "Meyer", "Lucas", "Meunier", "Jean", "Pérez", "Marchand",
+    "Dufour", "Blanchard", "Marie", "Barbier", "Brun", "Dumas", "Brunet", "Schmitt", "Leroux",
+    "Colin", "Fernandez", "Pierre", "Renard", "Arnaud", "Rolland", "Caron", "Aubert",
+    "Giraud", "Leclerc", "Vidal", "Bourgeois",
+)  # fmt: skip
+CITIES = ("Lyon", "Nantes", "Lille", "Rennes", "Dijon", "Angers", "Brest", "Metz", "Nancy",
+          "Tours", "Caen", "Amiens", "Limoges", "Poitiers", "Pau", "Bayonne", "Annecy", "Niort",
+          "Quimper", "Valence", "Colmar", "Troyes", "Chartres", "Vannes", "Lorient")  # fmt: skip
+STREETS = ("rue de la Paix", "avenue Victor Hugo", "rue des Lilas", "boulevard Gambetta",
+           "rue du Moulin", "place de l'Église", "rue Pasteur", "allée des Chênes",
+           "rue Jean Jaurès", "chemin des Vignes", "rue de la Gare", "impasse des Roses",
+           "avenue de la République", "rue Voltaire", "rue des Écoles")  # fmt: skip
+WORDS = ("soleil", "lune", "tigre", "azur", "plume", "cactus", "mistral", "galet", "orage",
+         "cerise", "renard", "lutin", "comete", "zephyr", "olive")  # fmt: skip
+
+
+def _zipf(rng: random.Random, items: tuple[str, ...]) -> str:
+    """Common names are common: the k-th name is drawn with weight 1 / (k + 3)."""
+    return rng.choices(items, weights=[1 / (k + 3) for k in range(len(items))])[0]
+
+
+def _plain(text: str) -> str:
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in folded if not unicodedata.combining(c)).lower().replace(" ", "")
+
+
+def _name_variant(rng: random.Random, first: str, last: str) -> str:
+    """The same person's name as another system wrote it."""
+    style = rng.random()
+    if style < 0.35:
+        return f"{first} {last}"
+    if style < 0.55:
+        return f"{last.upper()} {first}"  # the French way: surname first, in capitals
+    if style < 0.75:
+        return f"{first} {last}".upper().replace("É", "E").replace("È", "E").replace("Ë", "E")
+    # one typo in the last name (a letter swapped with its neighbour, or replaced)
+    i = rng.randrange(1, len(last) - 1)
+    if rng.random() < 0.5:
+        typo = last[:i] + last[i + 1] + last[i] + last[i + 2 :]
+    else:
+        typo = last[:i] + rng.choice("aeioutnrs") + last[i + 1 :]
+    return f"{first} {typo if typo != last else last + 'e'}"
+
+
+def write_named_population(
+    path: Path,
+    people: int = 2000,
+    *,
+    seed: int = 7,
+    duplicates: float = 0.06,
+    conflicts: float = 0.15,
+) -> Path:
+    """A ``contacts`` CSV where records carry a name and an address (``name``, ``address``,
+    ``postcode``, ``city`` columns), and a share ``duplicates`` of the people also appear
+    under a second, unrelated identity: another e-mail, no identifier in common, the same
+    name (written another way: capitals, surname first, accents lost, one typo) and, nine
+    times in ten, the same address. Among those, a share ``conflicts`` carries a different
+    customer number on each side (two accounts of one person: a match, but one no rule may
+    merge). Hard negatives are planted too: namesakes elsewhere (common names are drawn
+    often) and households (same surname and address, a shared landline, another first name).
+
+    Each record keeps its person in ``truth`` and its identity in ``identity``
+    (``<person>.<1|2>``); deterministic resolution yields one customer per identity."""
+    rng = random.Random(seed)
+    postcodes = rng.sample(range(1000, 95999), 300)
+    places = [(f"{code:05d}", rng.choice(CITIES)) for code in postcodes]
+    start = datetime(2025, 1, 1)
+    rows: list[dict[str, object]] = []
+    pid = 0
+    while pid < people:
+        household = rng.random() < 0.05
+        size = rng.randint(2, 3) if household else 1
+        last = _zipf(rng, NAMED_LAST)
+        place = rng.choice(places)
+        address = f"{rng.randint(1, 140)} {rng.choice(STREETS)}"
+        landline = _phone(rng, mobile=False) if household else None
+        firsts = rng.sample(NAMED_FIRST, size)
+        for first in firsts:
+            if pid >= people:
+                break
+            identities = [1, 2] if (not household and rng.random() < duplicates) else [1]
+            conflict = len(identities) == 2 and rng.random() < conflicts
+            for identity in identities:
+                if identity == 1:
+                    name = f"{first} {last}"
+                    local = _plain(f"{first}.{last}") + str(pid)
+                    home, street = place, address
+                    account = f"A{pid:07d}" if conflict or rng.random() < 0.3 else None
+                    mobile = _phone(rng, mobile=True) if rng.random() < 0.6 else None
+                else:  # the same person, unknown to the first system
+                    name = _name_variant(rng, first, last)
+                    local = f"{rng.choice(WORDS)}{rng.randint(10, 999)}"
+                    home, street = place, address
+                    if rng.random() < 0.1:  # moved house in between
+                        home = rng.choice(places)
+                        street = f"{rng.randint(1, 140)} {rng.choice(STREETS)}"
+                    account = f"B{pid:07d}" if conflict else None
+                    mobile = _phone(rng, mobile=True) if rng.random() < 0.3 else None
+                email = f"{local}@{rng.choice(DOMAINS)}"
+                for k in range(rng.randint(1, 4)):
+                    phone = rng.choice([p for p in (mobile, landline) if p] or [None])
+                    rows.append(
+                        {
+                            "contact_id": f"N{len(rows):08d}",
+                            "customer_id": account
+                            if account and (k == 0 or rng.random() < 0.7)
+                            else "",
+                            "customer_email": email,
+                            "customer_phone": _written(rng, phone)
+                            if phone and rng.random() < 0.5
+                            else "",
+                            "name": name if k == 0 or rng.random() < 0.9 else "",
+                            "address": street if rng.random() < 0.7 else "",
+                            "postcode": home[0] if rng.random() < 0.8 else "",
+                            "city": home[1] if rng.random() < 0.8 else "",
+                            "channel": rng.choice(CHANNELS),
+                            "started_at": (
+                                start + timedelta(minutes=rng.randrange(500_000))
+                            ).strftime("%Y-%m-%d %H:%M:%S"),
+                            "truth": pid,
+                            "identity": f"{pid}.{identity}",
+                        }
+                    )
+            pid += 1
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

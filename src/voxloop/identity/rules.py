@@ -56,9 +56,16 @@ def _next_rule(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def merge_customers(
-    store: DuckDBStore, first: str, second: str, *, actor: str, note: str | None = None
+    store: DuckDBStore,
+    first: str,
+    second: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    reason: str = "manual",
 ) -> dict[str, str]:
-    """Merge two customers now and for every later run; the older id is kept."""
+    """Merge two customers now and for every later run; the older id is kept. ``reason``
+    goes to the merge log (``manual``, or ``probabilistic`` with the score as ``note``)."""
     now = datetime.now(UTC)
     con = store.con
     a, b = current_id(con, first), current_id(con, second)
@@ -89,8 +96,8 @@ def merge_customers(
         )  # fmt: skip
         tx.execute(
             "INSERT INTO customer_merges (merged_id, into_id, merged_at, reason, evidence, actor) "
-            "VALUES (?, ?, ?, 'manual', ?, ?)",
-            [gone, keep, now, note or "merged by hand", actor],
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [gone, keep, now, reason, note or "merged by hand", actor],
         )
         tx.execute(
             "UPDATE customers SET merged_into = ? WHERE customer_id = ? OR merged_into = ?",

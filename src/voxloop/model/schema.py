@@ -224,7 +224,7 @@ CUSTOMER_MERGES = Table(
         Column("merged_id", "text", "The id that stopped being used.", nullable=False),
         Column("into_id", "text", "The id kept (the older one).", nullable=False),
         Column("merged_at", "timestamp", "When (UTC).", nullable=False),
-        Column("reason", "text", "shared identifier, or manual.", nullable=False),
+        Column("reason", "text", "shared identifier, manual or probabilistic.", nullable=False),
         Column("evidence", "text", "The identifier(s) that joined them, or the user's note."),
         Column("actor", "text", "Who: resolve, or the user who merged."),
     ),
