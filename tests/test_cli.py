@@ -109,6 +109,8 @@ def test_demo_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     by_source = {load["source"]: load for load in info["loads"]}
     assert by_source["cfpb"]["tables"] == {"interactions": 6623, "feedback": 1532}
     assert all(load["rows_quarantined"] == 0 for load in info["loads"])
+    assert info["resolution"]["customers_created"] > 1000  # one customer across channels
+    assert info["status"]["tables"]["customers"] == info["resolution"]["customers_created"]
     indicators = info["indicators"]
     [nps] = indicators["nps"]
     assert nps["n"] > 1000 and nps["ci_low"] < nps["value"] < nps["ci_high"]
@@ -131,6 +133,7 @@ def test_demo_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     unchanged = {k: v for k, v in info["status"]["tables"].items() if k != "loads"}
     assert {k: v for k, v in again["status"]["tables"].items() if k != "loads"} == unchanged
     assert {load["status"] for load in again["loads"]} == {"unchanged"}
+    assert again["resolution"]["mode"] == "nothing"
 
 
 def test_csv_output_and_partial_failures(runner: CliRunner, tmp_path: Path) -> None:

@@ -47,10 +47,19 @@ def run_demo(
                 f"  {r.source:<9} {r.rows_loaded:>7,} of {r.rows_read:>7,} rows loaded, "
                 f"{r.rows_quarantined:,} quarantined, {r.duplicates_skipped:,} duplicates"
             )
+        say("Resolving customers across channels…")
+        resolution = ws.resolve()
+        if resolution.mode != "nothing":
+            say(
+                f"  {resolution.records:,} records → {resolution.customers_created:,} new "
+                f"customers, {resolution.customers_merged:,} merges, "
+                f"{len(resolution.shared):,} identifiers too common to link on"
+            )
         say("Computing the headline indicators…")
         return {
             "workspace": str(ws.root),
             "loads": [r.as_json() for r in loads],
+            "resolution": resolution.as_json(),
             "status": ws.status(),
             "indicators": headline_indicators(ws),
         }
