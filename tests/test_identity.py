@@ -14,7 +14,7 @@ from tests.conftest import write
 from voxloop import Workspace
 from voxloop.cli import app
 from voxloop.demo.population import NOREPLY, pairwise_scores, write_population
-from voxloop.errors import UserError
+from voxloop.errors import ConfigError, UserError
 
 HEADER = "contact_id,customer_email,customer_phone,customer_id,channel,started_at\n"
 
@@ -268,3 +268,46 @@ def test_cli_resolve_show_merge_and_quality(pair: Workspace, runner: CliRunner) 
     assert unknown.exit_code == 1 and "there is no customer 'C1'" in unknown.stderr
     report = runner.invoke(app, ["quality", "-w", root])
     assert report.exit_code == 0 and "Collection plan" in report.stdout
+
+
+def test_foreign_customer_ids_do_not_break_numbering(ws: Workspace, tmp_path: Path) -> None:
+    ws.query("INSERT INTO customers (customer_id) VALUES ('CRM0000042'), ('C000000007')")
+    rows = contacts(tmp_path / "c.csv", "1,a@x.example,,,email,2024-01-01 10:00:00",
+                    "2,b@x.example,,,email,2024-01-01 11:00:00")  # fmt: skip
+    ws.ingest([rows], source="contacts")
+    ws.resolve()
+    assert sorted(str(c) for c in customers_of(ws).values()) == ["C000000008", "C000000009"]
+
+
+def test_a_record_whose_phone_became_shared_leaves_its_customer(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    first = contacts(tmp_path / "1.csv", "1,a@x.example,06 12 34 56 78,,email,2024-01-01 10:00:00",
+                     "2,,06 12 34 56 78,,phone,2024-01-02 10:00:00")  # fmt: skip
+    ws.ingest([first], source="contacts")
+    ws.resolve()
+    assert customers_of(ws)["2"] is not None
+    more = contacts(tmp_path / "2.csv", "3,b@x.example,06 12 34 56 78,,email,2024-01-03 10:00:00",
+                    "4,c@x.example,06 12 34 56 78,,email,2024-01-04 10:00:00")  # fmt: skip
+    ws.ingest([more], source="contacts")
+    result = ws.resolve(full=True)
+    after = customers_of(ws)
+    assert after["2"] is None  # its only identifier is now a shared line
+    assert len({after["1"], after["3"], after["4"]}) == 3
+    assert result.records_unresolved == 1
+
+
+def test_identifier_columns_accept_any_attribute_name(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "w")
+    ws.close()
+    overrides = {"identifier_columns": {"n° d'adhérent": "loyalty"}}
+    with Workspace.open(tmp_path / "w", overrides=overrides) as ws:
+        ws.ingest([write(tmp_path / "c.csv",
+            "contact_id,customer_email,n° d'adhérent,channel,started_at\n"
+            "1,a@x.example,L1,store,2024-01-01 10:00:00\n"
+            "2,b@x.example,L1,store,2024-01-02 10:00:00\n")], source="contacts")  # fmt: skip
+        ws.resolve()
+        c = customers_of(ws)
+        assert c["1"] == c["2"]
+    with pytest.raises(ConfigError, match="is not an identifier kind"):
+        Workspace.open(tmp_path / "w", overrides={"weak_identifiers": ["dev'ice"]})

@@ -158,3 +158,30 @@ def test_python_api_returns_arrow(small: Workspace) -> None:
         "channel", "month", "value", "n", "ci_low", "ci_high", "low_sample",
     ]  # fmt: skip
     assert table.schema.metadata[b"unit"] == b"points"
+
+
+def test_channel_mix_compares_each_channel_with_its_own_past(small: Workspace) -> None:
+    rows = small.metrics.compute(
+        "channel-mix", start="2024-01-15", end="2024-01-31", compare="previous"
+    ).to_pylist()
+    mix = {r["channel"]: r for r in rows}
+    # now: c3 phone, c6 c7 c8 e-mail; the 17 days before: c1 c5 c10 c11 phone, c2 c9 e-mail,
+    # c4 chat
+    assert mix["phone"]["value"] == 1 / 4 and mix["phone"]["previous_value"] == 4 / 7
+    assert mix["email"]["value"] == 3 / 4 and mix["email"]["previous_value"] == 2 / 7
+
+
+def test_backlog_and_abandonment_ignore_sources_that_never_record_them(
+    small: Workspace, shared_data: Path
+) -> None:
+    small.ingest([shared_data / "cfpb-complaints" / "complaints_sample.csv"], source="cfpb")
+    backlog = {r["source"]: r["value"] for r in small.metrics.compute("backlog", ["source"])
+               .to_pylist()}  # fmt: skip
+    assert backlog == {"contacts": 6.0}  # CFPB complaints record no end: not a backlog
+    sources = {r["source"] for r in small.metrics.compute("abandonment", ["source"]).to_pylist()}
+    assert sources == {"contacts"}
+
+
+def test_quality_on_an_empty_workspace(ws: Workspace) -> None:
+    report = ws.quality()
+    assert report["completeness"] == [] and report["resolution"]["customers"] == 0

@@ -271,8 +271,11 @@ def test_compare_previous_period(engine: MetricsEngine) -> None:
     assert r["n"] == 1 and close(r["value"], 100.0)  # s6 only
     # previous 29 days (3–31 Jan): s1, s2, s3 promoters, s4, s5 detractors
     assert r["previous_n"] == 5 and close(r["previous_value"], 20.0)
-    var_prev = (0.6 + 0.4 - 0.2**2) / 5
-    z = 0.8 / math.sqrt(var_prev)
+    # the test adds one promoter, one detractor and one passive to each period (so that a
+    # lone promoter is not "certain"): now (2/4, 1/4) of 4, before (4/8, 3/8) of 8
+    var_now = (0.5 + 0.25 - 0.25**2) / 4
+    var_prev = (0.5 + 0.375 - 0.125**2) / 8
+    z = ((0.5 - 0.25) - (0.5 - 0.375)) / math.sqrt(var_now + var_prev)
     assert close(r["p_value"], math.erfc(z / math.sqrt(2)))
     assert r["significant"] is False
 

@@ -101,3 +101,11 @@ def test_compare_detects_a_real_change_and_not_noise() -> None:
     noise = stats.compare(stats.wilson(51, 100), stats.wilson(50, 100))
     assert noise.significant is False
     assert stats.compare(stats.EMPTY, before) == stats.Comparison(None, None)
+
+
+def test_compare_does_not_call_tiny_samples_certain() -> None:
+    # 2 of 2 against 0 of 1: Fisher's exact test gives p = 0.33
+    share = stats.compare(stats.wilson(2, 2), stats.wilson(0, 1))
+    assert share.p_value is not None and share.p_value > 0.05
+    score = stats.compare(stats.nps(2, 0, 2), stats.nps(0, 1, 1))
+    assert score.p_value is not None and score.p_value > 0.05

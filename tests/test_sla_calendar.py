@@ -159,3 +159,33 @@ def test_bad_sla_files_are_explained(tmp_path: Path, text: str, message: str) ->
 
 def test_missing_file_means_no_targets(tmp_path: Path) -> None:
     assert load_sla(tmp_path / "sla.yaml").channels == []
+
+
+def test_business_time_up_to_now_inside_the_table(tmp_path: Path) -> None:
+    from voxloop.metrics.calendar import business_until
+
+    sla = load_sla(sla_file(tmp_path, PARIS))
+    start = datetime(2024, 3, 19, 7, 0, tzinfo=UTC)  # Tuesday 08:00 in Paris
+    now = datetime(2024, 3, 19, 9, 7, tzinfo=UTC)  # 10:07 in Paris
+    table = calendar_table(sla, start, now + timedelta(minutes=20), ["paris"])
+    first = int(table["cum_s"][0].as_py())
+    assert first == 0
+    # B(now) − B(start) is the business time between them: 08:30–10:07 = 97 minutes
+    assert business_until(sla, table, "paris", now) - 0 == pytest.approx(
+        business_seconds(sla, "paris", datetime.fromtimestamp(
+            int(table["bucket"][0].as_py()) * BUCKET_S, UTC), now)
+    )  # fmt: skip
+    assert business_seconds(sla, "paris", start, now) == 97 * 60
+
+
+@pytest.mark.parametrize(("code", "ok"), [("fr", True), ("us-ca", True), ("US-XX", False)])
+def test_holiday_codes_are_normalised_and_checked(tmp_path: Path, code: str, ok: bool) -> None:
+    text = (
+        f"calendars:\n  c: {{time_zone: UTC, holidays: {code}, hours: {{mon: ['09:00-17:00']}}}}\n"
+    )
+    if ok:
+        cal = load_sla(sla_file(tmp_path, text)).calendars["c"]
+        assert cal.closed_days(range(2024, 2025))  # it has holidays
+    else:
+        with pytest.raises(ConfigError, match="no region 'XX'"):
+            load_sla(sla_file(tmp_path, text))

@@ -61,9 +61,30 @@ def _as_mapping(value: Any) -> dict[str, str]:
     raise ValueError('expected a table such as {email = 2, phone = 2} or "email=2,phone=2"')
 
 
+_KIND = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _kind(word: str) -> str:
+    if not _KIND.fullmatch(word):
+        raise ValueError(
+            f"{word!r} is not an identifier kind: use lower-case letters, digits and _ "
+            "(e.g. loyalty_card)"
+        )
+    return word
+
+
+def _as_kinds(value: Any) -> list[str]:
+    return [_kind(k) for k in _as_list(value)]
+
+
+def _as_identifier_columns(value: Any) -> dict[str, str]:
+    return {column: _kind(kind) for column, kind in _as_mapping(value).items()}
+
+
 def _as_limits(value: Any) -> dict[str, int]:
     out = {}
     for key, item in _as_mapping(value).items():
+        _kind(key)
         try:
             out[key] = int(item)
         except ValueError:
@@ -178,13 +199,13 @@ SETTINGS: tuple[Setting, ...] = (
         "weak_identifiers",
         ["device"],
         "Identifier kinds that attach to a customer but never link two records on their own.",
-        _as_list,
+        _as_kinds,
     ),
     Setting(
         "identifier_columns",
         {},
         'Extra identifier columns kept in attributes, and their kind: {loyalty_card = "loyalty"}.',
-        _as_mapping,
+        _as_identifier_columns,
     ),
     Setting(
         "fuzzy_threshold",

@@ -47,8 +47,8 @@ COLUMN_KINDS: Mapping[str, str] = {
     "customer_phone": "phone",
     "customer_handle": "handle",
 }
-RECORD_TABLES = ("interactions", "feedback")
-MAX_ROUNDS = 6  # record id = rowid * 2 + index in this tuple
+RECORD_TABLES = ("interactions", "feedback")  # record id = rowid * 2 + index in this tuple
+MAX_ROUNDS = 24  # of the shared-identifier fixpoint (real data settles in 2 to 4)
 
 
 @dataclass(frozen=True)
@@ -79,22 +79,22 @@ class ResolveResult:
 def _pairs_sql(options: ResolveOptions, scope: str) -> str:
     """(rec, kind, value) for every identifier on every record in ``scope`` (a condition
     on the record's table, alias ``r``)."""
+    # one scan per table, unpivoted (UNPIVOT drops NULLs); columns are named kind__n so that
+    # two columns may carry the same kind
+    columns = [(f"r.{column}", kind) for column, kind in COLUMN_KINDS.items()]
+    for attribute, kind in options.extra.items():
+        path = ("$." + '"' + attribute.replace('"', "") + '"').replace("'", "''")
+        columns.append((f"nullif(trim(json_extract_string(r.attributes, '{path}')), '')", kind))
+    names = [f"{kind}__{i}" for i, (_, kind) in enumerate(columns)]
+    select = ", ".join(f"{expr} AS {name}" for (expr, _), name in zip(columns, names, strict=True))
     parts = []
     for index, table in enumerate(RECORD_TABLES):
-        rec = f"r.rowid * 2 + {index}"
         where = scope.replace("{index}", str(index))
-        for column, kind in COLUMN_KINDS.items():
-            parts.append(
-                f"SELECT {rec} AS rec, '{kind}' AS kind, r.{column} AS value "
-                f"FROM {table} r WHERE r.{column} IS NOT NULL AND ({where})"
-            )
-        for attribute, kind in options.extra.items():
-            path = "$." + '"' + attribute.replace('"', "") + '"'
-            value = f"nullif(trim(json_extract_string(r.attributes, '{path}')), '')"
-            parts.append(
-                f"SELECT {rec}, '{kind}', {value} FROM {table} r "
-                f"WHERE {value} IS NOT NULL AND ({where})"
-            )
+        parts.append(
+            f"SELECT rec, split_part(kind, '__', 1) AS kind, value FROM ("
+            f"SELECT r.rowid * 2 + {index} AS rec, {select} FROM {table} r WHERE {where}) "
+            f"UNPIVOT (value FOR kind IN ({', '.join(names)}))"
+        )
     return " UNION ALL ".join(parts)
 
 
@@ -106,6 +106,7 @@ def resolve(
     customers: Sequence[str] = (),
     now: datetime | None = None,
     progress: ProgressFn | None = None,
+    setup: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> ResolveResult:
     """Resolve customers; see the module's documentation. ``customers`` re-resolves only
     those customers' records (after a manual merge or split)."""
@@ -117,6 +118,8 @@ def resolve(
     if not previous[0][0] and not customers:
         full = True
     with store.transaction() as tx:
+        if setup is not None:  # e.g. a manual rule, committed with the resolution or not at all
+            setup(tx)
         result = _run(tx, options, full=full, customers=customers, now=now, report=report)
     result.duration_s = (datetime.now(UTC) - started).total_seconds()
     return result
@@ -215,10 +218,11 @@ def _run(
     relinked = con.execute(
         "SELECT count(*) FROM _status WHERE status = 'shared' AND old_status = 'linked'"
     ).fetchall()[0][0]
-    if relinked and not full:
+    if relinked:
         result.notes.append(
-            f"{relinked} identifier(s) linked before are now too common to link on; run "
-            "`voxloop resolve --full` to undo the links they made"
+            f"{relinked} identifier(s) linked before are now too common to link on; the "
+            "records that only they linked were detached"
+            + ("" if full else " (`voxloop resolve --full` re-checks every customer)")
         )
     report("finding shared identifiers", 1.0)
 
@@ -231,12 +235,30 @@ def _run(
         SELECT min(iid) OVER (PARTITION BY rec) AS a, iid AS b FROM l
         """
     ).to_arrow_table()
+    # manual merges: an edge between the two sides' representative identifiers, or, when one
+    # no longer links (it became shared), another linked identifier of the customer kept
     manual = con.sql(
         """
-        SELECT a.iid AS a, b.iid AS b FROM identity_rules r
-        JOIN _ids a ON a.kind = r.kind AND a.value = r.value
-        JOIN _ids b ON b.kind = r.other_kind AND b.value = r.other_value
-        WHERE r.action = 'merge'
+        WITH side AS (
+            SELECT r.rule_id, r.customer_id, s.iid, s.status,
+                   r.kind = s.kind AND r.value = s.value AS first_side,
+                   r.other_kind = s.kind AND r.other_value = s.value AS second_side
+            FROM identity_rules r JOIN _status s
+              ON (s.kind = r.kind AND s.value = r.value)
+              OR (s.kind = r.other_kind AND s.value = r.other_value)
+            WHERE r.action = 'merge'),
+        fallback AS (
+            SELECT r.rule_id, min(s.iid) AS iid FROM identity_rules r
+            JOIN _status s ON s.old_id = r.customer_id AND s.status = 'linked'
+            WHERE r.action = 'merge' GROUP BY r.rule_id),
+        ends AS (
+            SELECT s.rule_id,
+                   coalesce(max(CASE WHEN s.first_side AND s.status = 'linked' THEN s.iid END),
+                            f.iid) AS a,
+                   coalesce(max(CASE WHEN s.second_side AND s.status = 'linked' THEN s.iid END),
+                            f.iid) AS b
+            FROM side s LEFT JOIN fallback f USING (rule_id) GROUP BY s.rule_id, f.iid)
+        SELECT a, b FROM ends WHERE a IS NOT NULL AND b IS NOT NULL
         """
     ).to_arrow_table()
     n_ids = con.execute("SELECT count(*) FROM _ids").fetchall()[0][0]
@@ -289,27 +311,33 @@ def _degrees(con: duckdb.DuckDBPyConnection, options: ResolveOptions) -> None:
         FROM _p a JOIN _p b ON a.rec = b.rec AND a.kind <> b.kind
         """
     )
-    # over their limit, not counting what is itself over: a fixpoint, from "nothing over"
-    # (a few rounds: the switchboard makes an e-mail look shared in round one, and once the
-    # switchboard is discounted the e-mail is personal again in round two)
-    con.execute("CREATE OR REPLACE TEMP TABLE _over (iid BIGINT)")
-    for _ in range(MAX_ROUNDS):
+    # Over their limit, not counting what is itself over. "Over, given a set S" shrinks as S
+    # grows, so iterating from S = {} alternates: the switchboard makes an e-mail look shared
+    # in round one; once the switchboard is discounted the e-mail is personal again in round
+    # two. The rounds either settle (one answer) or fall into a 2-cycle (an e-mail with three
+    # phones, one of which has three e-mails: which one is shared?); then the union of the
+    # two is kept — when in doubt, do not link (precision first).
+    rounds = ["_over_0"]
+    con.execute("CREATE OR REPLACE TEMP TABLE _over_0 (iid BIGINT)")
+    for k in range(1, MAX_ROUNDS + 1):
         con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _over_next AS
+            f"""
+            CREATE OR REPLACE TEMP TABLE _over_{k} AS
             SELECT iid FROM (
                 SELECT iid, other_kind, count(*) AS n FROM _co
-                WHERE other NOT IN (SELECT iid FROM _over) GROUP BY ALL) c
+                WHERE other NOT IN (SELECT iid FROM {rounds[-1]}) GROUP BY ALL) c
             JOIN _lim USING (iid) GROUP BY iid, lim HAVING max(n) > lim
             """
         )
-        [(changed,)] = con.execute(
-            "SELECT count(*) FROM ((SELECT iid FROM _over_next EXCEPT SELECT iid FROM _over) "
-            "UNION ALL (SELECT iid FROM _over EXCEPT SELECT iid FROM _over_next))"
-        ).fetchall()
-        con.execute("CREATE OR REPLACE TEMP TABLE _over AS SELECT * FROM _over_next")
-        if not changed:
+        rounds.append(f"_over_{k}")
+        if k >= 2 and _same_set(con, rounds[-1], rounds[-3]):
             break
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _over AS SELECT iid FROM {rounds[-1]} "
+        f"UNION SELECT iid FROM {rounds[-2]}"
+    )
+    for name in rounds:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _deg AS
@@ -326,6 +354,14 @@ def _degrees(con: duckdb.DuckDBPyConnection, options: ResolveOptions) -> None:
     )
 
 
+def _same_set(con: duckdb.DuckDBPyConnection, a: str, b: str) -> bool:
+    [(differ,)] = con.execute(
+        f"SELECT count(*) FROM ((SELECT iid FROM {a} EXCEPT SELECT iid FROM {b}) "
+        f"UNION ALL (SELECT iid FROM {b} EXCEPT SELECT iid FROM {a}))"
+    ).fetchall()
+    return int(differ) == 0
+
+
 def _np(column: pa.ChunkedArray) -> np.ndarray[Any, Any]:
     out: np.ndarray[Any, Any] = column.to_numpy().astype(np.int64, copy=False)
     return out
@@ -340,13 +376,18 @@ def _name_components(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
         WHERE s.status IN ('linked', 'split')
         """
     )
-    # each old id goes to the component holding most of its identifiers
+    # each old id goes to the component holding most of its records, counting linked
+    # identifiers first: a split identifier's component inherits an id only when nothing
+    # else of that customer is left (the split is what leaves)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _owner AS
-        SELECT old_id, arg_max(comp, n * 1e12 - comp) AS comp FROM (
-            SELECT old_id, comp, count(*) AS n FROM _comp WHERE old_id IS NOT NULL
-            GROUP BY old_id, comp)
+        SELECT old_id, arg_max(comp, [kept, n, -comp]) AS comp FROM (
+            SELECT c.old_id, c.comp,
+                   sum(CASE WHEN s.status <> 'split' THEN s.records ELSE 0 END) AS kept,
+                   sum(s.records) AS n
+            FROM _comp c JOIN _status s USING (iid)
+            WHERE c.old_id IS NOT NULL GROUP BY c.old_id, c.comp)
         GROUP BY old_id
         """
     )
@@ -361,10 +402,10 @@ def _name_components(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
         FROM _owner o LEFT JOIN customers c ON c.customer_id = o.old_id
         """
     )
-    # ids are C + 9 digits, so the largest is the last one given (no regex over every id)
+    # ids voxloop gives are C + digits; other ids (CRM0042, imported) are left alone
     next_no = con.execute(
-        "SELECT coalesce(TRY_CAST(substr(max(customer_id), 2) AS BIGINT), 0) FROM customers "
-        "WHERE customer_id LIKE 'C%' AND length(customer_id) = 10"
+        "SELECT coalesce(max(TRY_CAST(substr(customer_id, 2) AS BIGINT)), 0) FROM customers "
+        "WHERE customer_id LIKE 'C%'"
     ).fetchall()[0][0]
     con.execute(
         f"""
@@ -465,10 +506,20 @@ def _write(con: duckdb.DuckDBPyConnection, result: ResolveResult, now: datetime)
         ).fetchall()
         assigned += int(row[0][0]) if row else 0
     result.records_assigned = assigned
-    unresolved = con.execute(
-        "SELECT count(DISTINCT rec) FROM _p WHERE rec NOT IN (SELECT rec FROM _rec)"
-    ).fetchall()
-    result.records_unresolved = int(unresolved[0][0])
+    # records whose identifiers no longer link anything (a phone that became shared) leave
+    # the customer they had
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _alone AS SELECT DISTINCT rec FROM _p "
+        "WHERE rec NOT IN (SELECT rec FROM _rec)"
+    )
+    [(unresolved,)] = con.execute("SELECT count(*) FROM _alone").fetchall()
+    result.records_unresolved = int(unresolved)
+    for index, table in enumerate(RECORD_TABLES if unresolved else ()):
+        con.execute(
+            f"UPDATE {table} SET customer_id = NULL FROM (SELECT rec // 2 AS rid FROM _alone "
+            f"WHERE rec % 2 = {index}) m WHERE {table}.rowid = m.rid "
+            f"AND {table}.customer_id IS NOT NULL"
+        )
     # records of customers merged away follow the id kept, even outside this run's scope
     if merges:
         for table in RECORD_TABLES:

@@ -37,8 +37,8 @@ def current_id(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
 
 def _representative(con: duckdb.DuckDBPyConnection, customer_id: str) -> tuple[str, str]:
     row = con.execute(
-        "SELECT kind, value FROM identities WHERE customer_id = ? AND status = 'linked' "
-        "ORDER BY kind, value LIMIT 1",
+        "SELECT kind, value FROM identities WHERE customer_id = ? "
+        "AND status IN ('linked', 'split') ORDER BY status, kind, value LIMIT 1",
         [customer_id],
     ).fetchall()
     if not row:
@@ -138,13 +138,16 @@ def split_identifier(
             f"{kind}:{value} does not belong to customer {owner}",
             hint=f"it belongs to {row[0][0] or 'no customer'}",
         )
-    with store.transaction() as tx:
+
+    def record_rule(tx: duckdb.DuckDBPyConnection) -> None:
         tx.execute(
             "INSERT INTO identity_rules (rule_id, action, customer_id, kind, value, created_at, "
             "actor, note) VALUES (?, 'split', ?, ?, ?, ?, ?, ?)",
             [_next_rule(tx), owner, kind, value, now, actor, note],
         )
-    result = resolve(store, options, customers=[owner], now=now)
+
+    # the rule and the re-resolution commit together, or neither does
+    result = resolve(store, options, customers=[owner], now=now, setup=record_rule)
     new = con.execute(
         "SELECT customer_id FROM identities WHERE kind = ? AND value = ?", [kind, value]
     ).fetchall()

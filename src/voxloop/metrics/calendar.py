@@ -211,14 +211,22 @@ def _calendar(name: str, spec: CalendarSpec, where: str) -> Calendar:
             "ever elapse on it and every deadline would be infinite",
             hint='give at least one day, e.g. hours: {mon: ["09:00-18:00"]}',
         )
+    country_code = None
     if spec.holidays:
-        country = spec.holidays.partition("-")[0].upper()
-        if country not in holidays_lib.list_supported_countries():
+        country, _, subdiv = spec.holidays.strip().upper().partition("-")
+        supported = holidays_lib.list_supported_countries()
+        if country not in supported:
             raise ConfigError(
                 f"{where}: calendar {name!r}: no public-holiday list for {spec.holidays!r}",
                 hint="use an ISO country code such as FR, GB, US, BE, CH, CA (or US-CA)",
             )
-    return Calendar(name, spec.time_zone, hours, spec.holidays, frozenset(spec.closed))
+        if subdiv and subdiv not in supported[country]:
+            raise ConfigError(
+                f"{where}: calendar {name!r}: {country} has no region {subdiv!r}",
+                hint=f"regions of {country}: {', '.join(supported[country][:30]) or 'none'}",
+            )
+        country_code = f"{country}-{subdiv}" if subdiv else country
+    return Calendar(name, spec.time_zone, hours, country_code, frozenset(spec.closed))
 
 
 def load_sla(path: Path) -> SlaConfig:
@@ -330,6 +338,12 @@ def business_seconds(config: SlaConfig, name: str, start: datetime, end: datetim
 def business_until(config: SlaConfig, table: pa.Table, name: str, now: datetime) -> float:
     """``B(now)`` on the scale of ``table`` (a :func:`calendar_table`), even past its end."""
     rows = table.filter(pa.compute.equal(table["calendar"], name))
+    now_bucket = int(now.timestamp()) // BUCKET_S
+    first_bucket = int(rows["bucket"][0].as_py())
+    index = now_bucket - first_bucket
+    if 0 <= index < rows.num_rows:  # now is inside the table: its own bucket, partly elapsed
+        elapsed = now.timestamp() - now_bucket * BUCKET_S
+        return float(rows["cum_s"][index].as_py()) + int(rows["open"][index].as_py()) * elapsed
     last = rows.num_rows - 1
     end_bucket = int(rows["bucket"][last].as_py()) + 1
     total = float(rows["cum_s"][last].as_py()) + BUCKET_S * int(rows["open"][last].as_py())

@@ -93,13 +93,33 @@ def _aht_rows(r: Expr, ctx: Context) -> Expr:
     return r.filter(r.handle_s.notnull(), r.handle_s > 0)
 
 
-def _abandon_rows(r: Expr, ctx: Context) -> Expr:
-    r = r.filter(r.channel.isin(LIVE_CHANNELS), _inbound(r))
+def _recording_sources(r: Expr, ctx: Context, column: str) -> list[str]:
+    """Sources that fill ``column`` at all: a complaint database that never records an end
+    or an outcome says nothing about backlog or abandonment."""
+    found = ctx.execute(r.filter(r[column].notnull()).select("source").distinct())
+    return sorted(str(s) for s in found.column("source").to_pylist())
+
+
+def _backlog_rows(r: Expr, ctx: Context) -> Expr:
+    sources = _recording_sources(r, ctx, "ended_at")
+    return r.filter(r.ended_at.isnull(), _inbound(r), r.source.isin(sources or [""]))
+
+
+def _abandoned(r: Expr) -> Expr:
     outcome = r.outcome.lower()
     abandoned = ibis.literal(False)
     for word in ABANDON_WORDS:
         abandoned = abandoned | outcome.contains(word)
-    return r.mutate(_abandoned=abandoned.fill_null(False))
+    return abandoned.fill_null(False)
+
+
+def _abandon_rows(r: Expr, ctx: Context) -> Expr:
+    # only sources that ever report an abandoned contact track abandonment at all (a
+    # complaint database's "submitted by phone" is not a call that could be abandoned)
+    found = ctx.execute(r.filter(_abandoned(r)).select("source").distinct())
+    sources = sorted(str(s) for s in found.column("source").to_pylist())
+    r = r.filter(r.channel.isin(LIVE_CHANNELS), _inbound(r), r.source.isin(sources or [""]))
+    return r.mutate(_abandoned=_abandoned(r))
 
 
 def _service_level_rows(r: Expr, ctx: Context) -> Expr:
@@ -463,9 +483,9 @@ BUILTIN: tuple[Metric, ...] = (
         "Abandonment rate",
         "Taux d'abandon",
         "Share of inbound live contacts (phone, chat, call-back, video) whose outcome says "
-        "abandoned or hung up.",
+        "abandoned or hung up, from sources that report abandoned contacts at all.",
         "Part des contacts entrants en direct (téléphone, chat, rappel, vidéo) dont l'issue "
-        "indique un abandon ou un raccroché.",
+        "indique un abandon ou un raccroché, pour les sources qui signalent des abandons.",
         unit="share",
         better="lower",
         statistics=(Statistic("value", Proportion(lambda r: r._abandoned)),),
@@ -475,12 +495,14 @@ BUILTIN: tuple[Metric, ...] = (
         "backlog",
         "Backlog",
         "Stock en attente",
-        "Inbound contacts not yet closed (no end or resolution time).",
-        "Contacts entrants non clos (sans date de fin ou de résolution).",
+        "Inbound contacts not yet closed (no end or resolution time), from sources that "
+        "record an end at all.",
+        "Contacts entrants non clos (sans date de fin ou de résolution), pour les sources qui "
+        "enregistrent une fin.",
         unit="count",
         better="lower",
         statistics=(Statistic("value", Count()),),
-        prepare=lambda r, ctx: r.filter(r.ended_at.isnull(), _inbound(r)),
+        prepare=_backlog_rows,
     ),
     _m(
         "declared-sla",
@@ -500,8 +522,9 @@ BUILTIN: tuple[Metric, ...] = (
         "First-contact resolution (computed)",
         "Résolution au premier contact (calculée)",
         "Share of inbound contacts after which the same customer does not come back on the "
-        "same reason within N days (default 7). Contacts less than N days before the end of "
-        "the data are left out: their outcome is not known yet.",
+        "same reason within N days (default 7). Contacts without a reason or without any "
+        "customer identifier cannot be judged and are left out, as are contacts less than N "
+        "days before the end of the data (their outcome is not known yet).",
         "Part des contacts entrants après lesquels le même client ne revient pas sur le même "
         "motif sous N jours (7 par défaut). Les contacts de moins de N jours avant la fin des "
         "données sont exclus : leur issue n'est pas encore connue.",

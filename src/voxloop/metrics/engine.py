@@ -144,7 +144,7 @@ class MetricsEngine:
         self.time_zone = time_zone
         self.sla = sla
         self.min_sample = min_sample
-        self.now = now or datetime.now(UTC)
+        self._fixed_now = now  # tests pin the clock; otherwise each computation reads it
 
     # -- public ---------------------------------------------------------------------------
     @staticmethod
@@ -199,7 +199,10 @@ class MetricsEngine:
                     "calendar dimension",
                 )
             before = self._rows(metric, dims, period.previous(), filters_, weighted, days)
-            rows = _compare(rows, before, dims, metric.multi or bool(metric.tables))
+            key_dims = list(dims)
+            if metric.share_of is not None and metric.share_of not in key_dims:
+                key_dims.append(metric.share_of)  # channel-mix rows are per channel too
+            rows = _compare(rows, before, key_dims, metric.multi or bool(metric.tables))
         return _to_arrow(rows, metric, dims, compare is not None)
 
     def sql(
@@ -264,6 +267,10 @@ class MetricsEngine:
         return metric, dims, {k: list(v) for k, v in filters.items()}
 
     # -- building -------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        return self._fixed_now or datetime.now(UTC)
+
     def _context(self, days: int | None, metric: Metric) -> Context:
         return Context(
             table=self.backend.table,
@@ -437,7 +444,9 @@ class MetricsEngine:
         if metric.share_of is not None:
             out = _shares(out, metric.share_of, dims)
         for row in out:
-            row["low_sample"] = row["n_eff"] < self.min_sample
+            # an exact count has no sampling error; everything else is flagged under min_sample
+            exact = row["ci_low"] is None and row["value"] is not None and metric.unit == "count"
+            row["low_sample"] = False if exact else row["n_eff"] < self.min_sample
         return out
 
 

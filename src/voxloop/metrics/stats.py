@@ -25,7 +25,12 @@ class Estimate:
     value: float | None
     ci_low: float | None
     ci_high: float | None
-    variance: float | None = None  # of ``value``; None when no test is possible
+    variance: float | None = None  # for tests; None when no test is possible
+    centre: float | None = None  # the estimate tests compare (adjusted); ``value`` if None
+
+    @property
+    def tested(self) -> float | None:
+        return self.value if self.centre is None else self.centre
 
 
 EMPTY = Estimate(None, None, None, None)
@@ -47,7 +52,10 @@ def wilson(successes: float, n: float, z: float = Z95) -> Estimate:
     # at 0 and 1 the bound is exact; rounding would otherwise leave 1e-17 instead of 0
     low = 0.0 if p == 0.0 else max(0.0, centre - half)
     high = 1.0 if p == 1.0 else min(1.0, centre + half)
-    return Estimate(p, low, high, p * (1 - p) / n)
+    # variance for tests between periods: Agresti–Caffo (one success and one failure added),
+    # so that 2 of 2 against 0 of 1 is not "certainly different"
+    adjusted = (successes + 1) / (n + 2)
+    return Estimate(p, low, high, adjusted * (1 - adjusted) / (n + 2), adjusted)
 
 
 def nps(promoters: float, detractors: float, n: float, z: float = Z95) -> Estimate:
@@ -62,11 +70,16 @@ def nps(promoters: float, detractors: float, n: float, z: float = Z95) -> Estima
     diff = p - d
     variance = max(p + d - diff * diff, 0.0) / n
     half = z * math.sqrt(variance)
+    # for tests between periods, the same add-one adjustment as for shares (a sample of
+    # promoters only has no spread, not no uncertainty)
+    pa, da = (promoters + 1) / (n + 3), (detractors + 1) / (n + 3)
+    test_variance = max(pa + da - (pa - da) ** 2, 0.0) / (n + 3)
     return Estimate(
         100 * diff,
         100 * max(-1.0, diff - half),
         100 * min(1.0, diff + half),
-        10_000 * variance,
+        10_000 * test_variance,
+        100 * (pa - da),
     )
 
 
@@ -123,7 +136,10 @@ def compare(current: Estimate, previous: Estimate) -> Comparison:
     if current.variance is None or previous.variance is None:
         return Comparison(change, None)
     se = math.sqrt(current.variance + previous.variance)
-    if se == 0:
-        return Comparison(change, None if change == 0 else 0.0)
-    p_value = 2 * (1 - NormalDist().cdf(abs(change) / se))
+    if se == 0:  # both samples without spread: no test is meaningful
+        return Comparison(change, None)
+    # shares and NPS are tested on their add-one adjusted estimates (Agresti–Caffo), which
+    # keeps small samples from looking certain; the change shown stays the plain one
+    tested = (current.tested or 0.0) - (previous.tested or 0.0)
+    p_value = 2 * (1 - NormalDist().cdf(abs(tested) / se))
     return Comparison(change, p_value)

@@ -29,13 +29,16 @@ def _rows(
 def quality_report(
     con: duckdb.DuckDBPyConnection, metrics: MetricsEngine, target_fields: Sequence[str]
 ) -> dict[str, Any]:
+    # an empty store gives one n = 0 row without table/field: nothing to report
     completeness = [
-        {k: r[k] for k in ("table", "source", "field", "value", "n")}
+        {k: r.get(k) for k in ("table", "source", "field", "value", "n")}
         for r in metrics.compute("completeness", ["source"]).to_pylist()
+        if r.get("n")
     ]
     inconsistency = [
-        {k: r[k] for k in ("table", "source", "rule", "value", "n")}
+        {k: r.get(k) for k in ("table", "source", "rule", "value", "n")}
         for r in metrics.compute("inconsistency", ["source"]).to_pylist()
+        if r.get("n")
     ]
     return {
         "completeness": completeness,
