@@ -433,7 +433,7 @@ BUILTIN: tuple[Metric, ...] = (
         better="lower",
         statistics=(
             Statistic("mean", Mean(lambda r: r.handle_s)),
-            Statistic("median", Quantiles(lambda r: r.handle_s, (0.5,), "interaction_id")),
+            Statistic("median", Quantiles(lambda r: r.handle_s, (0.5,))),
         ),
         prepare=_aht_rows,
     ),
@@ -447,9 +447,7 @@ BUILTIN: tuple[Metric, ...] = (
         "et la première réponse de l'entreprise, en secondes.",
         unit="seconds",
         better="lower",
-        statistics=(
-            Statistic("p", Quantiles(lambda r: r._frt, (0.5, 0.8, 0.9), "interaction_id")),
-        ),
+        statistics=(Statistic("p", Quantiles(lambda r: r._frt, (0.5, 0.8, 0.9))),),
         prepare=_frt_rows,
     ),
     _m(

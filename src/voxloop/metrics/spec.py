@@ -173,14 +173,13 @@ class Mean(Estimator):
 class Quantiles(Estimator):
     """Nearest-rank quantiles of ``value`` with their order-statistic intervals.
 
-    Ranks come from one ``row_number`` window over the group, ordered by the value and a
-    tie-breaker (a total order, so every engine picks the same row); each interval's ranks
+    Ranks come from one ``row_number`` window over the group, ordered by the value (the
+    value at a rank is the same however ties are ordered); each interval's ranks
     from :func:`stats.quantile_ranks`, computed in the engine from the group's size so that
     one pass suffices. Survey weights do not apply."""
 
     value: RowFn
     qs: tuple[float, ...]
-    tie_breaker: str
     windowed = True
 
     def outputs(self, name: str) -> list[str]:
@@ -189,26 +188,57 @@ class Quantiles(Estimator):
         return [f"p{round(q * 100)}" for q in self.qs]
 
     def window_rows(self, rows: Expr, group: Sequence[str]) -> Expr:
+        """Rows ranked within their group, keeping only those at a wanted rank.
+
+        The value at a rank does not depend on how ties are ordered, so the window sorts on
+        the value alone; the group's size comes from a grouped count joined back (cheaper
+        than a second window), and only the rows at the ranks wanted reach the aggregate."""
         rows = rows.mutate(_x=self.value(rows).cast("float64"))
-        rows = rows.filter(rows._x.notnull())
+        # only the group keys and the value go through the sort (not the whole wide row)
+        rows = rows.filter(rows._x.notnull()).select(*group, "_x")
         keys = [rows[g] for g in group]
-        window = ibis.window(group_by=keys, order_by=[rows._x, rows[self.tie_breaker]])
-        return rows.mutate(
-            _rk=(ibis.row_number().over(window) + 1).cast("float64"),
-            _cnt=rows._x.count().over(ibis.window(group_by=keys)).cast("float64"),
+        ranked = rows.mutate(
+            _rk=(ibis.row_number().over(ibis.window(group_by=keys, order_by=rows._x)) + 1).cast(
+                "float64"
+            )
         )
+        # the wanted ranks are computed once per group, on the small table of counts
+        if group:
+            counts = rows.group_by(list(group)).aggregate(_cnt=rows.count().cast("float64"))
+        else:
+            counts = rows.aggregate(_cnt=rows.count().cast("float64"))
+        counts = counts.mutate(
+            **{f"_r{i}": rank.cast("float64") for i, rank in enumerate(self._ranks(counts._cnt))}
+        )
+        if group:
+            counts = counts.rename({f"_k_{g}": g for g in group})
+            joined = ranked.join(
+                counts, [ranked[g].identical_to(counts[f"_k_{g}"]) for g in group]
+            ).drop(*[f"_k_{g}" for g in group])
+        else:
+            joined = ranked.cross_join(counts)
+        wanted = ibis.literal(False)
+        for i in range(3 * len(self.qs)):
+            wanted = wanted | (joined._rk == joined[f"_r{i}"])
+        return joined.filter(wanted)
+
+    def _ranks(self, n: Expr) -> list[Expr]:
+        out = []
+        for q in self.qs:
+            spread = stats.Z95 * (n * q * (1 - q)).sqrt()
+            out += [
+                ibis.greatest((n * q).ceil(), 1),
+                ibis.greatest((n * q - spread).floor(), 1),
+                ibis.least((n * q + spread).ceil() + 1, n),
+            ]
+        return out
 
     def aggregates(self, rows: Expr, mask: Expr | None) -> dict[str, Expr]:
-        n, rk, x = rows._cnt, rows._rk, rows._x
-        aggs: dict[str, Expr] = {"n": rows.count()}
-        for i, q in enumerate(self.qs):
-            spread = stats.Z95 * (n * q * (1 - q)).sqrt()
-            ranks = {
-                "v": ibis.greatest((n * q).ceil(), 1),
-                "lo": ibis.greatest((n * q - spread).floor(), 1),
-                "hi": ibis.least((n * q + spread).ceil() + 1, n),
-            }
-            for key, rank in ranks.items():
+        rk, x = rows._rk, rows._x
+        aggs: dict[str, Expr] = {"n": rows._cnt.max().cast("int64")}
+        for i in range(len(self.qs)):
+            for j, key in enumerate(("v", "lo", "hi")):
+                rank = rows[f"_r{3 * i + j}"]
                 aggs[f"{key}{i}"] = (rk == rank).ifelse(x, ibis.null("float64")).max()
         return aggs
 
