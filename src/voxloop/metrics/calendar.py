@@ -355,6 +355,8 @@ def business_until(config: SlaConfig, table: pa.Table, name: str, now: datetime)
 
 def business_expr(ts: Any, cal: Any) -> Any:
     """``B(ts)`` given the calendar row ``cal`` joined on ``ts``'s bucket."""
+    from voxloop.metrics.epoch import epoch
+
     return cal.cum_s + cal.open.cast("float64") * (
-        ts.epoch_seconds().cast("float64") - (cal.bucket * BUCKET_S).cast("float64")
+        epoch(ts) - (cal.bucket * BUCKET_S).cast("float64")
     )

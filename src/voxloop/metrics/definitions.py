@@ -14,6 +14,7 @@ import ibis
 from voxloop.errors import ConfigError
 from voxloop.metrics.calendar import BUCKET_S, business_expr, business_until, calendar_table
 from voxloop.metrics.dimensions import DIMENSIONS
+from voxloop.metrics.epoch import epoch
 from voxloop.metrics.spec import (
     Context,
     Count,
@@ -48,7 +49,7 @@ def customer_key(r: Expr) -> Expr:
 
 
 def _epoch(ts: Expr) -> Expr:
-    return ts.epoch_seconds().cast("float64")
+    return epoch(ts)
 
 
 def _inbound(r: Expr) -> Expr:

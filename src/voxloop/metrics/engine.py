@@ -34,6 +34,7 @@ from voxloop.metrics.dimensions import (
     canonical_dimension,
     period_label,
 )
+from voxloop.metrics.epoch import compiling_for
 from voxloop.metrics.local_time import to_local
 from voxloop.metrics.spec import Context, Estimator, Expr, FieldShares, Metric, Statistic
 
@@ -184,6 +185,19 @@ class MetricsEngine:
         with ``compare="previous"``)."""
         metric, dims, filters_ = self._check(name, by, filters or {}, weighted, days)
         period = _period(start, end)
+        with compiling_for(self.backend.name):
+            return self._compute(metric, dims, period, filters_, compare, weighted, days)
+
+    def _compute(
+        self,
+        metric: Metric,
+        dims: list[str],
+        period: Period | None,
+        filters_: dict[str, list[str]],
+        compare: str | None,
+        weighted: bool,
+        days: int | None,
+    ) -> pa.Table:
         rows = self._rows(metric, dims, period, filters_, weighted, days)
         if compare is not None:
             if compare != "previous":
@@ -219,6 +233,18 @@ class MetricsEngine:
         """The SQL each engine would run (one statement per query, ``;``-separated)."""
         metric, dims, filters_ = self._check(name, by, filters or {}, weighted, days)
         period = _period(start, end)
+        with compiling_for(self.backend.name):
+            return self._sql(metric, dims, period, filters_, weighted, days)
+
+    def _sql(
+        self,
+        metric: Metric,
+        dims: list[str],
+        period: Period | None,
+        filters_: dict[str, list[str]],
+        weighted: bool,
+        days: int | None,
+    ) -> str:
         parts = []
         for table in metric.tables or (metric.table,):
             for expr, _, _ in self._queries(metric, table, dims, period, filters_, weighted, days):
