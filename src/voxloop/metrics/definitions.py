@@ -94,16 +94,17 @@ def _aht_rows(r: Expr, ctx: Context) -> Expr:
     return r.filter(r.handle_s.notnull(), r.handle_s > 0)
 
 
-def _recording_sources(r: Expr, ctx: Context, column: str) -> list[str]:
-    """Sources that fill ``column`` at all: a complaint database that never records an end
-    or an outcome says nothing about backlog or abandonment."""
-    found = ctx.execute(r.filter(r[column].notnull()).select("source").distinct())
-    return sorted(str(s) for s in found.column("source").to_pylist())
+def _sources_where(r: Expr, ctx: Context, condition: Expr) -> list[str]:
+    """Sources with at least one row where ``condition`` holds: a complaint database that
+    never records an end, or never reports an abandoned call, says nothing about backlog
+    or abandonment."""
+    found = ctx.execute(r.filter(condition).select("source").distinct())
+    return sorted(str(s) for s in found.column("source").to_pylist()) or [""]
 
 
 def _backlog_rows(r: Expr, ctx: Context) -> Expr:
-    sources = _recording_sources(r, ctx, "ended_at")
-    return r.filter(r.ended_at.isnull(), _inbound(r), r.source.isin(sources or [""]))
+    sources = _sources_where(r, ctx, r.ended_at.notnull())
+    return r.filter(r.ended_at.isnull(), _inbound(r), r.source.isin(sources))
 
 
 def _abandoned(r: Expr) -> Expr:
@@ -117,9 +118,8 @@ def _abandoned(r: Expr) -> Expr:
 def _abandon_rows(r: Expr, ctx: Context) -> Expr:
     # only sources that ever report an abandoned contact track abandonment at all (a
     # complaint database's "submitted by phone" is not a call that could be abandoned)
-    found = ctx.execute(r.filter(_abandoned(r)).select("source").distinct())
-    sources = sorted(str(s) for s in found.column("source").to_pylist())
-    r = r.filter(r.channel.isin(LIVE_CHANNELS), _inbound(r), r.source.isin(sources or [""]))
+    sources = _sources_where(r, ctx, _abandoned(r))
+    r = r.filter(r.channel.isin(LIVE_CHANNELS), _inbound(r), r.source.isin(sources))
     return r.mutate(_abandoned=_abandoned(r))
 
 

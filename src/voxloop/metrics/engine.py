@@ -184,6 +184,7 @@ class MetricsEngine:
         low_sample}`` (plus ``previous_value``, ``change``, ``p_value``, ``significant``
         with ``compare="previous"``)."""
         metric, dims, filters_ = self._check(name, by, filters or {}, weighted, days)
+        _check_compare(compare, dims)  # before any work
         period = _period(start, end)
         with compiling_for(self.backend.name):
             return self._compute(metric, dims, period, filters_, compare, weighted, days)
@@ -200,23 +201,13 @@ class MetricsEngine:
     ) -> pa.Table:
         rows = self._rows(metric, dims, period, filters_, weighted, days)
         if compare is not None:
-            if compare != "previous":
-                raise UserError(
-                    f"--compare {compare!r} is not known", hint="use --compare previous"
-                )
             if period is None:
                 period = Period(None, None)
-            if any(d in TIME_DIMENSIONS for d in dims if d not in ("hour", "weekday")):
-                raise UserError(
-                    "--compare previous cannot be used with a day/week/month/quarter breakdown",
-                    hint="the periods themselves are the comparison: drop --compare, or the "
-                    "calendar dimension",
-                )
             before = self._rows(metric, dims, period.previous(), filters_, weighted, days)
             key_dims = list(dims)
             if metric.share_of is not None and metric.share_of not in key_dims:
                 key_dims.append(metric.share_of)  # channel-mix rows are per channel too
-            rows = _compare(rows, before, key_dims, metric.multi or bool(metric.tables))
+            rows = _compare(rows, before, key_dims)
         return _to_arrow(rows, metric, dims, compare is not None)
 
     def sql(
@@ -515,6 +506,19 @@ def _expand(
     return rows
 
 
+def _check_compare(compare: str | None, dims: Sequence[str]) -> None:
+    if compare is None:
+        return
+    if compare != "previous":
+        raise UserError(f"--compare {compare!r} is not known", hint="use --compare previous")
+    if any(d in TIME_DIMENSIONS for d in dims if d not in ("hour", "weekday")):
+        raise UserError(
+            "--compare previous cannot be used with a day/week/month/quarter breakdown",
+            hint="the periods themselves are the comparison: drop --compare, or the "
+            "calendar dimension",
+        )
+
+
 def _aggregate(rows: Expr, group: list[str], aggs: dict[str, Expr]) -> Expr:
     if group:
         return rows.group_by(group).aggregate(**aggs)
@@ -555,7 +559,6 @@ def _compare(
     current: list[dict[str, Any]],
     previous: list[dict[str, Any]],
     dims: Sequence[str],
-    labelled: bool,
 ) -> list[dict[str, Any]]:
     extra = ["table", "statistic", "field", "rule"]
     before = {_row_key(r, dims, extra): r for r in previous}
