@@ -22,6 +22,7 @@ from voxloop.identity import ResolveOptions, ResolveResult, resolve
 from voxloop.identity.customer_file import customer_file
 from voxloop.identity.rules import merge_customers, split_identifier
 from voxloop.ingest import LoadResult, ProgressFn, builtin_names, load_mapping, run_load
+from voxloop.loop import ClosedLoop, load_loop
 from voxloop.metrics import MetricsEngine, SlaConfig, load_sla
 from voxloop.model.schema import TABLES_BY_NAME
 from voxloop.quality import quality_report
@@ -213,6 +214,14 @@ class Workspace:
     def sla(self) -> SlaConfig:
         """Calendars and channel targets from ``sla.yaml`` (checked)."""
         return load_sla(self.root / "sla.yaml")
+
+    @property
+    def loop(self) -> ClosedLoop:
+        """The closed loop (``loop.yaml``): ``ws.loop.run()``, ``ws.loop.cases()``,
+        ``ws.loop.step(...)`` — the configuration is read and checked on each access, so an
+        edited ``loop.yaml`` applies at once."""
+        config = load_loop(self.root / "loop.yaml", self.sla())
+        return ClosedLoop(self.store, config, self.settings.time_zone)
 
     @property
     def metrics(self) -> MetricsEngine:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from voxloop import __version__
+from voxloop.cli.cases import register as register_loop
 from voxloop.cli.customers import register as register_customers
 from voxloop.cli.indicators import human_rows_from
 from voxloop.cli.indicators import register as register_indicators
@@ -259,7 +260,7 @@ def demo(
         )
 
 
-register_indicators(app)
+register_loop(app, register_indicators(app))
 register_customers(app)
 
 

@@ -122,8 +122,9 @@ def _print(table: pa.Table, fmt: Format, title: str) -> None:
             )
 
 
-def register(app: typer.Typer) -> None:
-    """Add the indicator commands to ``app``."""
+def register(app: typer.Typer) -> typer.Typer:
+    """Add the indicator commands to ``app``; returns the ``sla`` group (the closed loop adds
+    ``sla due`` to it)."""
 
     @app.command()
     @friendly_errors
@@ -229,9 +230,16 @@ def register(app: typer.Typer) -> None:
         label = meta.get(b"label_en", name.encode()).decode()
         _print(table, fmt, f"{label} ({engine.value})")
 
-    @app.command()
+    sla_app = typer.Typer(
+        help="Service levels per channel (this command alone), and deadlines (`sla due`).",
+        invoke_without_command=True,
+    )
+    app.add_typer(sla_app, name="sla")
+
+    @sla_app.callback()
     @friendly_errors
     def sla(
+        ctx: typer.Context,
         start: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD).")] = None,
         end: Annotated[str | None, typer.Option("--to", help="Last day included.")] = None,
         by: Annotated[
@@ -241,6 +249,8 @@ def register(app: typer.Typer) -> None:
         fmt: FormatOpt = Format.table,
     ) -> None:
         """Service levels per channel against sla.yaml's targets, in business hours."""
+        if ctx.invoked_subcommand is not None:
+            return
         dims = ["channel", *[d.strip() for d in (by or "").split(",") if d.strip()]]
         with Workspace.open(workspace) as ws:
             config = ws.sla()
@@ -286,6 +296,8 @@ def register(app: typer.Typer) -> None:
         with Workspace.open(workspace) as ws:
             counts = ws.publish_postgres(url)
         _print_counts(counts, "Published to PostgreSQL", fmt)
+
+    return sla_app
 
 
 def _print_counts(counts: dict[str, int], title: str, fmt: Format) -> None:

@@ -55,11 +55,19 @@ def run_demo(
                 f"customers, {resolution.customers_merged:,} merges, "
                 f"{len(resolution.shared):,} identifiers too common to link on"
             )
+        say("Opening cases for the unhappy customers (closed loop)…")
+        latest = ws.store.con.execute("SELECT max(answered_at) FROM feedback").fetchall()[0][0]
+        run, _ = ws.loop.run(latest, actor="demo", notify=False)
+        say(
+            f"  {run.matched:,} unhappy signals → {run.opened:,} cases opened, "
+            f"{run.attached:,} joined an open case, {run.cooling_off:,} in cooling-off"
+        )
         say("Computing the headline indicators…")
         return {
             "workspace": str(ws.root),
             "loads": [r.as_json() for r in loads],
             "resolution": resolution.as_json(),
+            "loop": run.as_dict(),
             "status": ws.status(),
             "indicators": headline_indicators(ws),
         }

@@ -193,7 +193,8 @@ def _parse_span(text: str, where: str) -> tuple[time, time]:
     return start, end
 
 
-def _calendar(name: str, spec: CalendarSpec, where: str) -> Calendar:
+def build_calendar(name: str, spec: CalendarSpec, where: str) -> Calendar:
+    """Check one calendar declaration (sla.yaml, or a hub in loop.yaml) and build it."""
     hours: dict[int, tuple[tuple[time, time], ...]] = {}
     for word, spans in spec.hours.items():
         day = _WEEKDAY_WORDS.get(word.strip().lower())
@@ -245,7 +246,7 @@ def load_sla(path: Path) -> SlaConfig:
         raise ConfigError(
             f"{where}: {loc}: {problem['msg']}", hint="see the comments in the template sla.yaml"
         ) from exc
-    calendars = {n: _calendar(n, c, where) for n, c in spec.calendars.items()}
+    calendars = {n: build_calendar(n, c, where) for n, c in spec.calendars.items()}
     first_response: dict[str, Target] = {}
     resolution: dict[str, Target] = {}
     calendar_of: dict[str, str] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voxloop.model.schema import TABLES, Column, Table
+from voxloop.model.schema import TABLES, Column, Table, UniqueIndex
 
 DESCRIPTIONS: dict[int, str] = {
     1: "canonical model: customers, identities, interactions, feedback, annotations, cases, "
@@ -18,6 +18,8 @@ DESCRIPTIONS: dict[int, str] = {
     2: "ledger records the encoding, the mapping's fingerprint and a message; quarantine "
     "records the physical line",
     3: "identity resolution: identifier status and counts, the merge log, manual rules",
+    4: "closed loop: case deadlines and targets, sequence numbers in the case log (unique), "
+    "loop runs and the decision on every matched signal",
 }
 
 LATEST_VERSION = max(DESCRIPTIONS)
@@ -35,7 +37,13 @@ class AddColumn:
     column: Column
 
 
-Operation = CreateTable | AddColumn
+@dataclass(frozen=True)
+class CreateUniqueIndex:
+    table: Table
+    index: UniqueIndex
+
+
+Operation = CreateTable | AddColumn | CreateUniqueIndex
 
 
 def operations(version: int) -> list[Operation]:
@@ -47,13 +55,14 @@ def operations(version: int) -> list[Operation]:
             ops.append(CreateTable(table, cols))
         elif table.since < version:
             ops.extend(AddColumn(table, c) for c in table.columns if c.since == version)
+        ops.extend(CreateUniqueIndex(table, i) for i in table.unique if i.since == version)
     return ops
 
 
 def fresh_operations(version: int = LATEST_VERSION) -> list[Operation]:
     """Create every table as it is at ``version`` (for a new store)."""
+    tables = [t for t in TABLES if t.since <= version]
     return [
-        CreateTable(t, tuple(c for c in t.columns if c.since <= version))
-        for t in TABLES
-        if t.since <= version
+        *(CreateTable(t, tuple(c for c in t.columns if c.since <= version)) for t in tables),
+        *(CreateUniqueIndex(t, i) for t in tables for i in t.unique if i.since <= version),
     ]

@@ -43,12 +43,24 @@ class Column:
 
 
 @dataclass(frozen=True)
+class UniqueIndex:
+    """A uniqueness the database itself enforces — only where concurrent writers race (the
+    case log's sequence numbers); natural keys elsewhere are enforced by ingestion, because
+    an index slows DuckDB's bulk loads."""
+
+    name: str
+    columns: tuple[str, ...]
+    since: int = 1
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     doc: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # natural key, enforced by ingestion (no index: see store)
     since: int = 1  # schema version that introduced the table
+    unique: tuple[UniqueIndex, ...] = ()
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -273,7 +285,7 @@ ANNOTATIONS = Table(
 
 CASES = Table(
     "cases",
-    "A closed-loop case; its current state is derived from case_events.",
+    "A closed-loop case as it was opened; everything after is in case_events.",
     (
         Column("case_id", "text", "Case id.", nullable=False),
         Column("customer_id", "text", "Customer concerned."),
@@ -283,16 +295,27 @@ CASES = Table(
         Column("signal_table", "text", "feedback or interactions."),
         Column("signal_id", "text", "Row that triggered it."),
         Column("channel", "text", "Channel whose promise sets the deadline."),
-        Column("priority", "double", "Priority score."),
+        Column("priority", "double", "Priority score at opening (0–100)."),
         Column("priority_explained", "json", "How the score was made."),
-        Column("due_at", "timestamp", "Deadline (UTC)."),
+        Column("due_at", "timestamp", "First-response deadline at opening (UTC)."),
+        Column("signal_at", "timestamp", "When the customer spoke (UTC).", since=4),
+        Column("resolution_due_at", "timestamp", "Resolution deadline at opening (UTC).", since=4),
+        Column("response_target_s", "double", "First-response promise, seconds.", since=4),
+        Column("resolution_target_s", "double", "Resolution promise, seconds.", since=4),
+        Column(
+            "calendar", "text", "Business-hours calendar the clock runs on (none = 24/7).", since=4
+        ),
+        Column("value", "double", "Customer value when opened.", since=4),
+        Column("score", "double", "The score that triggered it, if any.", since=4),
+        Column("instrument", "text", "nps, csat, ces… of that score.", since=4),
+        Column("run_id", "bigint", "The loop run that opened it.", since=4),
     ),
     key=("case_id",),
 )
 
 CASE_EVENTS = Table(
     "case_events",
-    "Append-only log of everything that happened to a case.",
+    "Append-only log of everything that happened to a case; never updated.",
     (
         Column("event_id", "text", "Event id.", nullable=False),
         Column("case_id", "text", "Case.", nullable=False),
@@ -303,8 +326,52 @@ CASE_EVENTS = Table(
         Column("to_state", "text", "State after."),
         Column("note", "text", "Why / what."),
         Column("data", "json", "Structured details (root cause, compensation, hub…)."),
+        Column(
+            "seq",
+            "bigint",
+            "Position in the case's log (1, 2, …); unique, so two writers cannot both "
+            "append after the same event.",
+            since=4,
+        ),
     ),
     key=("event_id",),
+    unique=(UniqueIndex("case_events_case_seq", ("case_id", "seq"), since=4),),
+)
+
+LOOP_RUNS = Table(
+    "loop_runs",
+    "One evaluation of the closed-loop rules: what it read and what it opened.",
+    (
+        Column("run_id", "bigint", "Run id.", nullable=False),
+        Column("started_at", "timestamp", "Wall-clock start (UTC).", nullable=False),
+        Column("as_of", "timestamp", "The instant the run acted for (UTC).", nullable=False),
+        Column("last_load_id", "bigint", "Signals of loads up to this one were evaluated."),
+        Column("signals", "bigint", "New signals read."),
+        Column("matched", "bigint", "Signals a rule matched."),
+        Column("opened", "bigint", "Cases opened."),
+        Column("attached", "bigint", "Signals added to an open case of the same reason."),
+        Column("cooling_off", "bigint", "Signals not acted on: customer contacted recently."),
+        Column("duration_s", "double", "Wall-clock seconds."),
+        Column("actor", "text", "Who ran it."),
+    ),
+    key=("run_id",),
+    since=4,
+)
+
+LOOP_SIGNALS = Table(
+    "loop_signals",
+    "Every signal a rule matched and what was decided (so a skipped detractor can be explained).",
+    (
+        Column("run_id", "bigint", "Run.", nullable=False),
+        Column("signal_table", "text", "feedback.", nullable=False),
+        Column("signal_id", "text", "Row id.", nullable=False),
+        Column("signal_at", "timestamp", "When the customer spoke (UTC)."),
+        Column("customer_id", "text", "Customer (or the signal's own key when unresolved)."),
+        Column("rule", "text", "Rule matched.", nullable=False),
+        Column("decision", "text", "opened, attached or cooling_off.", nullable=False),
+        Column("case_id", "text", "Case opened or attached to (none when cooling off)."),
+    ),
+    since=4,
 )
 
 ACTIONS = Table(
@@ -382,6 +449,8 @@ TABLES: tuple[Table, ...] = (
     ANNOTATIONS,
     CASES,
     CASE_EVENTS,
+    LOOP_RUNS,
+    LOOP_SIGNALS,
     ACTIONS,
     LOADS,
     QUARANTINE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from voxloop.model.migrations import AddColumn, CreateTable, Operation
+from voxloop.model.migrations import AddColumn, CreateTable, CreateUniqueIndex, Operation
 from voxloop.model.schema import Column
 
 TYPES: Mapping[str, Mapping[str, str]] = MappingProxyType(
@@ -52,4 +52,7 @@ def operation_sql(op: Operation, dialect: str) -> str:
             f"ALTER TABLE {quote(op.table.name)} ADD COLUMN {quote(col.name)} "
             f"{TYPES[dialect][col.type]}"
         )
+    if isinstance(op, CreateUniqueIndex):
+        cols = ", ".join(quote(c) for c in op.index.columns)
+        return f"CREATE UNIQUE INDEX {quote(op.index.name)} ON {quote(op.table.name)} ({cols})"
     raise TypeError(op)
