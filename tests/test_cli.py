@@ -130,10 +130,13 @@ def test_demo_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
             app, ["demo", "--dir", str(tmp_path / "demo"), "--no-serve", "-f", "json"]
         ).stdout
     )
-    unchanged = {k: v for k, v in info["status"]["tables"].items() if k != "loads"}
-    assert {k: v for k, v in again["status"]["tables"].items() if k != "loads"} == unchanged
+    ledgers = ("loads", "loop_runs")  # they record every run, even one that changes nothing
+    unchanged = {k: v for k, v in info["status"]["tables"].items() if k not in ledgers}
+    assert {k: v for k, v in again["status"]["tables"].items() if k not in ledgers} == unchanged
     assert {load["status"] for load in again["loads"]} == {"unchanged"}
     assert again["resolution"]["mode"] == "nothing"
+    assert info["loop"]["opened"] > 100 and again["loop"]["opened"] == 0
+    assert again["status"]["tables"]["loop_runs"] == 2
 
 
 def test_csv_output_and_partial_failures(runner: CliRunner, tmp_path: Path) -> None:

@@ -321,12 +321,19 @@ def test_pending_pauses_the_clock(loop_ws: Workspace, tmp_path: Path) -> None:
     ws.loop.run(T0, notify=False)
     case_id = ws.loop.cases(as_of=T0).to_pylist()[0]["case_id"]
     ws.loop.pause(case_id, actor="lea", note="waiting for photos", at=T0 + timedelta(minutes=10))
+    paused = ws.loop.cases(as_of=T0 + timedelta(hours=2)).to_pylist()[0]
+    assert paused["paused"] is True and paused["due_at"] is None and paused["overdue"] is False
     run, _ = ws.loop.run(T0 + timedelta(hours=5), notify=False)
     assert run.escalations == 0  # the clock stood still
     ws.loop.pause(case_id, actor="lea", note="", resume=True, at=T0 + timedelta(hours=5))
     shown = ws.loop.show(case_id, at=T0 + timedelta(hours=5))
     # 10 minutes used before the pause: 50 minutes left after it
     assert shown["deadline"]["due_at"] == (T0 + timedelta(hours=5, minutes=50)).isoformat()
+    listed = ws.loop.cases(as_of=T0 + timedelta(hours=5, minutes=49)).to_pylist()
+    assert listed[0]["due_at"] == T0 + timedelta(hours=5, minutes=50)
+    assert listed[0]["overdue"] is False
+    late = ws.loop.cases(as_of=T0 + timedelta(hours=5, minutes=51), overdue=True).to_pylist()
+    assert [c["case_id"] for c in late] == [case_id]
     with pytest.raises(UserError, match="not paused"):
         ws.loop.pause(case_id, actor="lea", note="", resume=True)
 
@@ -395,3 +402,37 @@ def test_cli_due_step_and_list(loop_ws: Workspace, tmp_path: Path, runner: CliRu
     assert [e["kind"] for e in shown["events"]] == ["opened", "step", "route"]
     res = runner.invoke(app, ["cases", "show", "C9999999", *w])
     assert res.exit_code == 1 and "no case 'C9999999'" in res.output
+
+
+def test_rules_on_sentiment_themes_and_followers(loop_ws: Workspace, tmp_path: Path) -> None:
+    """Text analytics' sentiment and themes (rows as ``voxloop annotate`` writes them) and a
+    post's audience open cases; a safety theme puts criticality at its maximum."""
+    ws = loop_ws
+    (ws.root / "loop.yaml").write_text(
+        "rules:\n"
+        "  - {id: unsafe, when: {sentiment_at_most: -0.4, themes: [safety]}}\n"
+        "  - {id: loud, when: {followers_at_least: 5000}}\n",
+        encoding="utf-8",
+    )
+    ingest(ws, tmp_path, "a.csv", [
+        ("r1", "ann@example.org", "nps", 8, T0, "email", "hot"),   # angry words, safety theme
+        ("r2", "bob@example.org", "nps", 8, T0, "email", "hot"),   # angry, other theme
+        ("r3", "cyd@example.org", "nps", 9, T0, "email", "hot"),   # no annotation
+    ])  # fmt: skip
+    con = ws.store.con
+    con.execute(
+        "INSERT INTO annotations (text_hash, owner_table, owner_id, pipeline_version, "
+        "sentiment_score, themes, created_at) VALUES "
+        "('h1', 'feedback', 's:r1', 'v1', -0.8, '[{\"id\": \"safety\", \"confidence\": 0.9}]', ?),"
+        "('h2', 'feedback', 's:r2', 'v1', -0.9, '[{\"id\": \"price\", \"confidence\": 0.9}]', ?)",
+        [T0, T0],
+    )
+    con.execute("UPDATE feedback SET followers = 20000 WHERE feedback_id = 's:r3'")
+    result, _ = ws.loop.run(T0 + timedelta(minutes=1), notify=False)
+    assert result.opened == 2
+    cases = {c["rule"]: c for c in ws.loop.cases(as_of=T0 + timedelta(minutes=1)).to_pylist()}
+    assert set(cases) == {"unsafe", "loud"}
+    unsafe = ws.loop.show(cases["unsafe"]["case_id"], at=T0)
+    assert unsafe["priority_explained"]["criticality"]["value"] == 1.0
+    loud = ws.loop.show(cases["loud"]["case_id"], at=T0)
+    assert 0.8 < loud["priority_explained"]["influence"]["value"] < 0.9  # log 20k / log 100k

@@ -9,8 +9,10 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from voxloop.errors import ConfigError
+from voxloop.loop import StepDetails
 from voxloop.loop.notify import (
     Notification,
     Notifier,
@@ -29,6 +32,7 @@ from voxloop.loop.notify import (
     sign,
     verify,
 )
+from voxloop.workspace import Workspace
 
 SECRET = "webhook-s3cret-value"
 PASSWORD = "smtp-pa55word-value"
@@ -521,3 +525,64 @@ def test_verify_refuses_stale_timestamps() -> None:
     assert not verify(b"k", "1000", b"{}", signature, tolerance_s=300, now=1400.0)
     odd = sign(b"k", "soon", b"{}")
     assert not verify(b"k", "soon", b"{}", odd, tolerance_s=300, now=1200.0)
+
+
+# -- the closed loop sends them ------------------------------------------------------------
+
+
+def test_loop_run_notifies_by_email_and_resurvey_goes_to_the_webhook(
+    ws: Workspace,
+    tmp_path: Path,
+    smtp_server: tuple[Collector, int],
+    http_hook: tuple[Hook, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    collector, port = smtp_server
+    hook, url = http_hook
+    monkeypatch.setenv("VOXLOOP_WEBHOOK_SECRET", SECRET)
+    loop_yaml = ws.root / "loop.yaml"
+    loop_yaml.write_text(
+        loop_yaml.read_text(encoding="utf-8")
+        + "notify:\n"
+        + f"  email: {{host: 127.0.0.1, port: {port}, to: [leads@example.org],"
+        + " events: [case_opened]}\n"
+        + f"  webhooks:\n    - {{url: '{url}', secret_env: VOXLOOP_WEBHOOK_SECRET,"
+        + " events: [resurvey]}\n",
+        encoding="utf-8",
+    )
+    csv_path = tmp_path / "s.csv"
+    csv_path.write_text(
+        "response_id,customer_email,survey,score,answered_at,channel\n"
+        "r1,ann@example.org,nps,2,2026-02-02 08:00:00,email\n",
+        encoding="utf-8",
+    )
+    ws.ingest([csv_path], source="surveys")
+    ws.resolve()
+    at = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
+    result, deliveries = ws.loop.run(at)
+    assert result.opened == 1 and [d.ok for d in deliveries] == [True]
+    [mail] = collector.messages
+    assert mail.rcpt_tos == ["leads@example.org"]
+    assert "New case C0000001: detractor" in str(mail.message["Subject"])
+    case_id = "C0000001"
+    for step, details in (
+        ("called_back", StepDetails()),
+        ("listened", StepDetails()),
+        ("soothed", StepDetails()),
+        ("learned", StepDetails(root_cause="interaction", theme="wait_time")),
+        ("repaired", StepDetails(action="apology and a voucher", compensation=15)),
+        ("closed", StepDetails()),
+    ):
+        ws.loop.step(case_id, step, actor="lea", details=details, at=at)
+    sent = ws.loop.resurvey(webhook=True, as_of=at + timedelta(days=15))
+    assert sent == {"invited": 1, "file": None, "failed": 0}
+    [(headers, body)] = hook.requests
+    assert headers["x-voxloop-event"] == "resurvey"
+    assert verify(
+        SECRET.encode(), headers["x-voxloop-timestamp"], body, headers["x-voxloop-signature"]
+    )
+    payload = json.loads(body)
+    assert payload["case_id"] == case_id and payload["data"]["email"] == "ann@example.org"
+    # recorded on the case: nobody is invited twice
+    assert ws.loop.resurvey(webhook=True, as_of=at + timedelta(days=16))["invited"] == 0
+    assert len(hook.requests) == 1

@@ -144,10 +144,7 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
             )
         rows = table.to_pylist()
         if fmt is Format.table:
-            for r in rows:
-                r["due_at"] = r["due_at"].strftime("%Y-%m-%d %H:%M UTC") if r["due_at"] else "—"
-                for k in ("opened_at", "seconds_left", "signals", "escalation_level"):
-                    r.pop(k, None)
+            rows = [_list_row(r) for r in rows]
         print_rows(rows, f"Cases ({len(rows)})", fmt)
 
     @cases.command("show")
@@ -285,6 +282,37 @@ def _pause_command(cases: typer.Typer, resume: bool) -> None:
         else "Stop the case's clock while it waits on "
         "the customer (pending): the deadline moves by the time paused."
     )
+
+
+def _list_row(r: dict[str, Any]) -> dict[str, Any]:
+    """What fits on a terminal line: the deadline as a time and a status word."""
+    if r["paused"]:
+        status = "paused"
+    elif r["due_at"] is None:
+        status = "—"
+    elif r["overdue"]:
+        status = f"LATE {_span(-r['seconds_left'])}"
+    else:
+        status = f"in {_span(r['seconds_left'])}"
+    return {
+        "case": r["case_id"],
+        "customer": r["customer_id"],
+        "rule": r["rule"],
+        "channel": r["channel"],
+        "priority": r["priority"],
+        "state": r["state"],
+        "hub / owner": r["hub"] if r["owner"] in (None, r["hub"]) else f"{r['hub']} / {r['owner']}",
+        "due (UTC)": r["due_at"].strftime("%d %b %H:%M") if r["due_at"] else "—",
+        "deadline": status,
+    }
+
+
+def _span(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def _print_state(case_id: str, state: str, fmt: Format, **extra: Any) -> None:

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from voxloop.errors import UserError
 from voxloop.loop.config import LoopConfig
-from voxloop.loop.deadlines import BusinessClock, consumed, due_with_pauses
+from voxloop.loop.deadlines import BusinessClock, Pause, consumed, due_with_pauses
 from voxloop.loop.engine import CASE_STATE_SQL
 from voxloop.loop.events import CaseState, Db, NewEvent, append, read_events
 from voxloop.loop.protocol import LABELS, StepDetails, allowed_steps, check_step, step_word
@@ -97,6 +97,25 @@ class CaseDesk:
             "events": [e.as_dict() for e in events],
         }
 
+    def _resume(
+        self, case: dict[str, Any], state: CaseState, actor: str, now: datetime, note: str | None
+    ) -> NewEvent:
+        """A ``resume`` event carrying both deadlines moved by every pause so far, so that
+        lists and the loop read them from the log without recomputing."""
+        pauses = [*state.pauses[:-1], Pause(state.pauses[-1].start, now.timestamp())]
+        calendar = case["calendar"]
+        clock = BusinessClock(self.config.calendars[calendar] if calendar else None)
+        start = case["opened_at"].timestamp()
+        data: dict[str, Any] = {}
+        for key, target in (
+            ("due_response", case["response_target_s"]),
+            ("due_resolution", case["resolution_target_s"]),
+        ):
+            if target is not None:
+                due = due_with_pauses(clock, start, float(target), pauses)
+                data[key] = None if due is None else datetime.fromtimestamp(due, UTC).isoformat()
+        return NewEvent("resume", actor, now, note=note, data=data)
+
     def step(
         self,
         case_id: str,
@@ -106,7 +125,7 @@ class CaseDesk:
         at: datetime | None = None,
     ) -> CaseState:
         target = step_word(step)
-        self._case(case_id)
+        case = self._case(case_id)
         now = _now(at)
 
         def move(state: CaseState) -> list[NewEvent]:
@@ -115,7 +134,7 @@ class CaseDesk:
                 NewEvent("step", actor, now, state.state, target, details.note, details.data())
             ]
             if state.paused:  # reaching the customer again ends a wait on them
-                events.append(NewEvent("resume", actor, now, note="resumed by a step"))
+                events.append(self._resume(case, state, actor, now, "resumed by a step"))
             return events
 
         state, _ = append(self.db, case_id, move)
@@ -143,7 +162,7 @@ class CaseDesk:
         self, case_id: str, actor: str, note: str, resume: bool = False, at: datetime | None = None
     ) -> CaseState:
         """Stop (or restart) the clock while the case waits on the customer."""
-        self._case(case_id)
+        case = self._case(case_id)
         now = _now(at)
 
         def move(state: CaseState) -> list[NewEvent]:
@@ -155,7 +174,9 @@ class CaseDesk:
                 raise UserError(f"case {case_id} is already paused", hint="resume it first")
             if not resume and not note:
                 raise UserError("say what the case waits for", hint='--note "documents"')
-            return [NewEvent("resume" if resume else "pause", actor, now, note=note)]
+            if resume:
+                return [self._resume(case, state, actor, now, note)]
+            return [NewEvent("pause", actor, now, note=note)]
 
         state, _ = append(self.db, case_id, move)
         return state
@@ -171,38 +192,40 @@ def list_cases(
     include_closed: bool = False,
     limit: int | None = 200,
 ) -> pa.Table:
-    """Open cases (or all), most urgent first: overdue, then priority, then deadline."""
-    now = _now(as_of)
-    where = ["TRUE"] if include_closed else ["st.state <> 'closed'"]
-    params: list[Any] = [now, now]
+    """Open cases (or all), most urgent first: overdue, then priority, then deadline. The
+    deadline shown is the one that applies now (first response until the customer is
+    reached, then resolution), moved by any pause; a paused case has none."""
+    params: list[Any] = [_now(as_of)]
+    where = ["TRUE" if include_closed else "state <> 'closed'", "opened_at <= now"]
     if owner is not None:
-        where.append("st.owner = ?")
+        where.append("owner = ?")
         params.append(owner)
     if hub is not None:
-        where.append("st.hub = ?")
+        where.append("hub = ?")
         params.append(hub)
     if overdue:
         where.append("overdue")
-    params.append(now)
     sql = f"""
-        WITH st AS ({CASE_STATE_SQL}), c AS (
+        WITH p AS (SELECT CAST(? AS TIMESTAMPTZ) AS now), st AS ({CASE_STATE_SQL}), c AS (
             SELECT c.case_id, c.customer_id, c.rule, c.channel, c.priority, st.state, st.hub,
                    st.owner, st.escalation_level, c.opened_at,
-                   CASE WHEN st.responded_at IS NULL THEN c.due_at
-                        ELSE c.resolution_due_at END AS due_at,
-                   st.pauses > st.resumes AS paused, st.signals,
-                   st.state <> 'closed' AND st.pauses <= st.resumes AND ? > CASE
-                       WHEN st.responded_at IS NULL THEN c.due_at
-                       ELSE c.resolution_due_at END AS overdue
+                   CASE WHEN st.pauses > st.resumes THEN NULL  -- the clock is stopped
+                        WHEN st.responded_at IS NULL
+                        THEN coalesce(CAST(st.due_response AS TIMESTAMPTZ), c.due_at)
+                        ELSE coalesce(CAST(st.due_resolution AS TIMESTAMPTZ),
+                                      c.resolution_due_at) END AS due_at,
+                   st.pauses > st.resumes AS paused, st.signals
             FROM cases c JOIN st USING (case_id)
+        ), d AS (
+            SELECT c.*, p.now,
+                   coalesce(c.state <> 'closed' AND p.now > c.due_at, false) AS overdue
+            FROM c CROSS JOIN p
         )
         SELECT case_id, customer_id, rule, channel, priority, state, hub, owner,
-               escalation_level, opened_at, due_at, coalesce(overdue, false) AS overdue, paused,
-               signals,
-               round(epoch(due_at) - epoch(CAST(? AS TIMESTAMPTZ)), 0) AS seconds_left
-        FROM c st WHERE {" AND ".join(where).replace("overdue", "coalesce(overdue, false)")}
-            AND opened_at <= ?
-        ORDER BY coalesce(overdue, false) DESC, priority DESC, due_at, case_id
+               escalation_level, opened_at, due_at, overdue, paused, signals,
+               round(epoch(due_at) - epoch(now), 0) AS seconds_left
+        FROM d WHERE {" AND ".join(where)}
+        ORDER BY overdue DESC, priority DESC, due_at, case_id
         {"" if limit is None else f"LIMIT {int(limit)}"}
     """
     return con.sql(sql, params=params).to_arrow_table()

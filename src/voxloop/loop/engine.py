@@ -58,6 +58,9 @@ CASE_STATE_SQL = """
                AS root_cause,
            arg_max(data->>'theme', seq) FILTER (WHERE data->>'theme' IS NOT NULL) AS theme,
            sum(CAST(data->>'compensation' AS DOUBLE)) AS compensation,
+           arg_max(data->>'due_response', seq) FILTER (WHERE kind = 'resume') AS due_response,
+           arg_max(data->>'due_resolution', seq) FILTER (WHERE kind = 'resume')
+               AS due_resolution,
            max(seq) AS last_seq
     FROM case_events GROUP BY case_id
 """
