@@ -5,6 +5,7 @@ on DuckDB and PostgreSQL, a simulated week through three hubs, outcomes and re-s
 from __future__ import annotations
 
 import csv
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from voxloop.cli import app
@@ -76,8 +79,9 @@ def test_rules_open_deduplicate_and_cool_off(loop_ws: Workspace, tmp_path: Path)
     }  # fmt: skip
     cases = ws.loop.cases(as_of=T0).to_pylist()
     by_rule = {c["rule"]: c for c in cases}
-    # social promise: 1 h around the clock, from the opening
-    assert by_rule["unhappy_csat"]["due_at"] == T0 + timedelta(hours=1)
+    # social promise: 1 h around the clock, from when the customer spoke (not from the run)
+    assert by_rule["unhappy_csat"]["due_at"] == t + timedelta(hours=1)
+    assert by_rule["unhappy_csat"]["overdue"] is True
     assert by_rule["detractor"]["signals"] == 2
     shown = ws.loop.show(by_rule["detractor"]["case_id"], at=T0)
     explained = shown["priority_explained"]
@@ -85,9 +89,9 @@ def test_rules_open_deduplicate_and_cool_off(loop_ws: Workspace, tmp_path: Path)
     assert explained["criticality"]["value"] == pytest.approx(0.7)  # NPS 3 on 0–10
     points = sum(v["points"] for v in explained.values() if isinstance(v, dict))
     assert shown["priority"] == pytest.approx(points, abs=0.2)
-    # e-mail: 24 business hours on the Paris calendar from Monday 10:00 local: Monday 8 h,
-    # Tuesday 9.5 h, Wednesday 08:30–12:30 and 13:30–16:00
-    assert shown["deadline"]["due_at"] == "2026-02-04T15:00:00+00:00"
+    # e-mail: 24 business hours on the Paris calendar from Monday 08:00 local (opening at
+    # 08:30): Monday 9.5 h, Tuesday 9.5 h, Wednesday 08:30–12:30 and 13:30–14:30
+    assert shown["deadline"]["due_at"] == "2026-02-04T13:30:00+00:00"
     # a new week: the cooling-off is over, the same customer may be contacted again
     ingest(
         ws,
@@ -376,18 +380,22 @@ def test_outcomes_and_resurvey(loop_ws: Workspace, tmp_path: Path) -> None:
 def test_cli_due_step_and_list(loop_ws: Workspace, tmp_path: Path, runner: CliRunner) -> None:
     ws = loop_ws
     w = ["-w", str(ws.root)]
+    # an instant without offset is read in the workspace's time zone (Europe/Paris)
     res = runner.invoke(app, ["sla", "due", "--channel", "e-mail", "--at", "2026-12-24T18:30", *w])
     assert res.exit_code == 0, res.output
+    assert "counts Thu 24 Dec 18:30–19:00 (0.50 h business time)" in res.output
     assert "skips Fri 25 Dec: public holiday (Christmas Day)" in res.output
-    assert "due Wed 30 Dec 2026 10:30" in res.output
+    assert "due Wed 30 Dec 2026 10:00" in res.output
+    res = runner.invoke(
+        app, ["sla", "due", "--channel", "email", "--at", "2026-12-24T18:30+00:00", *w]
+    )
+    assert "due Wed 30 Dec 2026 10:30" in res.output  # 19:30 in Paris: closed already
     ingest(ws, tmp_path, "a.csv", [("r1", "ann@example.org", "nps", 2, T0, "email", "hot")])
     ws.close()
-    res = runner.invoke(app, ["loop", "run", "--at", "2026-02-02T09:00", "--no-notify", *w])
+    res = runner.invoke(app, ["loop", "run", "--at", "2026-02-02T09:00Z", "--no-notify", *w])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["cases", "list", "--at", "2026-02-02T09:00", "--format", "json", *w])
+    res = runner.invoke(app, ["cases", "list", "--at", "2026-02-02T09:00Z", "--format", "json", *w])
     assert res.exit_code == 0, res.output
-    import json
-
     case_id = json.loads(res.output)[0]["case_id"]
     res = runner.invoke(app, ["cases", "step", case_id, "closed", "--as", "lea", *w])
     assert res.exit_code == 1
@@ -436,3 +444,254 @@ def test_rules_on_sentiment_themes_and_followers(loop_ws: Workspace, tmp_path: P
     assert unsafe["priority_explained"]["criticality"]["value"] == 1.0
     loud = ws.loop.show(cases["loud"]["case_id"], at=T0)
     assert 0.8 < loud["priority_explained"]["influence"]["value"] < 0.9  # log 20k / log 100k
+
+
+# -- regressions found in review ------------------------------------------------------------
+
+
+def _write_loop(ws: Workspace, extra: str) -> None:
+    path = ws.root / "loop.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+
+
+def test_each_target_runs_on_its_own_clock(loop_ws: Workspace, tmp_path: Path) -> None:
+    """A 1-hour answer around the clock and a resolution in business hours: the answer is
+    not pushed to Monday because the resolution counts business time."""
+    ws = loop_ws
+    _write_loop(ws, "case_targets:\n  social: {resolution: 8h business, calendar: paris}\n")
+    friday = datetime(2026, 2, 6, 18, 0, tzinfo=UTC)  # 19:00 in Paris: closed
+    ingest(ws, tmp_path, "a.csv", [("r1", "ann@example.org", "csat", 1, friday, "social", "hot")])
+    ws.loop.run(friday, notify=False)
+    case = ws.store.con.execute(
+        "SELECT due_at, resolution_due_at, response_calendar, resolution_calendar FROM cases"
+    ).fetchall()[0]
+    assert case[0] == friday + timedelta(hours=1)
+    # Sat 09:00–12:00 (3 h), Mon 08:30–12:30 (4 h), 13:30–14:30 → Monday 14:30 Paris
+    assert case[1] == datetime(2026, 2, 9, 13, 30, tzinfo=UTC)
+    assert case[2:] == (None, "paris")
+
+
+def test_escalation_counts_business_time_and_each_level_and_phase(
+    loop_ws: Workspace, tmp_path: Path
+) -> None:
+    ws = loop_ws
+    _write_loop(
+        ws,
+        "case_targets:\n  email: {first_response: 8h business, resolution: 16h business, "
+        "calendar: paris}\n",
+    )
+    thursday = datetime(2026, 2, 5, 8, 30, tzinfo=UTC)  # 09:30 Paris
+    ingest(ws, tmp_path, "a.csv", [("r1", "ann@example.org", "nps", 1, thursday, "email", "hot")])
+    ws.loop.run(thursday, notify=False)
+    [case_id] = [c["case_id"] for c in ws.loop.cases(as_of=thursday).to_pylist()]
+    # due Friday 09:00 Paris (8 business hours); run Monday 07:00 UTC, before opening:
+    # only Friday 09:00–12:30 and 13:30–19:00 (9 h) plus Saturday 3 h are late: 12 h = 3 steps
+    # of 4 h (escalate_every 0.5 × 8 h) → level 3 wanted, capped by the chain's length
+    monday = datetime(2026, 2, 9, 7, 0, tzinfo=UTC)
+    run, _ = ws.loop.run(monday, notify=False)
+    events = ws.loop.show(case_id, at=monday)["events"]
+    levels = [e["data"]["level"] for e in events if e["kind"] == "escalate"]
+    assert levels == [1, 2]  # the europe hub's chain: its lead, then the director
+    hub = ws.loop.show(case_id)["hub"]
+    assert [e["data"]["to"] for e in events if e["kind"] == "escalate"] == [
+        f"{hub}.lead",
+        "cx.director",
+    ]
+    assert {n.event for n in run.notifications} >= {"deadline_breached", "escalated"}
+    # the customer is called back: the resolution phase escalates on its own, from level 1
+    ws.loop.step(case_id, "called_back", actor="lea", details=StepDetails(), at=monday)
+    later = datetime(2026, 2, 11, 18, 0, tzinfo=UTC)
+    ws.loop.run(later, notify=False)
+    events = ws.loop.show(case_id, at=later)["events"]
+    resolution = [e["data"]["level"] for e in events
+                  if e["kind"] == "escalate" and e["data"]["phase"] == "resolution"]  # fmt: skip
+    assert resolution[0] == 1
+
+
+def test_signals_are_decided_once(loop_ws: Workspace, tmp_path: Path) -> None:
+    ws = loop_ws
+    ingest(ws, tmp_path, "a.csv", [("r1", "ann@example.org", "nps", 2, T0, "email", "hot")])
+    ws.loop.run(T0 + timedelta(hours=1), notify=False)
+    with pytest.raises(UserError, match="cannot run as of an earlier instant"):
+        ws.loop.run(T0, notify=False)
+    # a corrected file brings the same answer back (new load): it is not decided again
+    ingest(ws, tmp_path, "b.csv", [("r1", "ann@example.org", "nps", 3, T0, "email", "hot")])
+    again, _ = ws.loop.run(T0 + timedelta(hours=2), notify=False)
+    assert again.matched == 0
+    assert ws.store.con.execute(
+        "SELECT count(*) FROM case_events WHERE kind = 'signal'"
+    ).fetchall() == [(0,)]
+
+
+def test_bypass_old_signals_and_resolution_before_the_run(
+    loop_ws: Workspace, tmp_path: Path
+) -> None:
+    ws = loop_ws
+    (ws.root / "sources" / "s.yaml").write_text(
+        "extends: surveys\nname: s\ntime_zone: UTC\n", encoding="utf-8"
+    )
+    ws.ingest(
+        [
+            surveys(
+                tmp_path / "a.csv",
+                [
+                    ("r1", "ann@example.org", "nps", 2, T0, "email", "hot"),
+                    ("r2", "ann@example.org", "nps", 1, T0 + timedelta(minutes=1), "email", "hot"),
+                    (
+                        "r3",
+                        "ann@example.org",
+                        "csat",
+                        1,
+                        T0 + timedelta(minutes=2),
+                        "email",
+                        "complaint",
+                    ),
+                    ("r4", "bob@example.org", "nps", 0, T0 - timedelta(days=90), "email", "hot"),
+                ],
+            )
+        ],
+        source="s",
+    )  # fmt: skip  (not resolved: the loop resolves first)
+    run, _ = ws.loop.run(T0 + timedelta(minutes=5), notify=False)
+    decisions = dict(
+        ws.store.con.execute("SELECT signal_id, decision FROM loop_signals").fetchall()
+    )
+    assert decisions == {"s:r1": "opened", "s:r2": "attached", "s:r3": "opened", "s:r4": "too_old"}
+    rules = dict(ws.store.con.execute("SELECT signal_id, rule FROM cases").fetchall())
+    assert rules == {"s:r1": "detractor", "s:r3": "complaint"}  # the complaint bypassed
+    assert run.too_old == 1
+
+
+def test_a_hand_over_keeps_a_personal_owner_and_manual_escalation_goes_up(
+    loop_ws: Workspace, tmp_path: Path
+) -> None:
+    ws = loop_ws
+    at = datetime(2026, 2, 2, 18, 0, tzinfo=UTC)  # Europe open until 19:00 UTC
+    ingest(ws, tmp_path, "a.csv", [("r1", "ann@example.org", "nps", 2, at, "email", "hot")])
+    ws.loop.run(at, notify=False)
+    [case] = ws.loop.cases(as_of=at).to_pylist()
+    assert case["hub"] == "europe"
+    ws.loop.assign(case["case_id"], "lea", actor="boss", at=at)
+    ws.loop.run(at + timedelta(hours=2), notify=False)  # Europe closed: hand-over
+    shown = ws.loop.show(case["case_id"], at=at + timedelta(hours=2))
+    assert shown["hub"] == "america" and shown["owner"] == "lea"
+    threat = StepDetails(note="threatens to leave")
+    ws.loop.step(
+        case["case_id"], "escalated", actor="lea", details=threat, at=at + timedelta(hours=2)
+    )
+    shown = ws.loop.show(case["case_id"], at=at + timedelta(hours=2))
+    assert shown["owner"] == "america.lead" and shown["escalation_level"] == 1
+    with pytest.raises(UserError, match="before its last event"):
+        ws.loop.step(case["case_id"], "listened", actor="lea", details=StepDetails(), at=at)
+
+
+def test_resurvey_respects_consent_and_asks_each_customer_once(
+    loop_ws: Workspace, tmp_path: Path
+) -> None:
+    ws = loop_ws
+    ingest(ws, tmp_path, "a.csv", [
+        ("r1", "ann@example.org", "nps", 2, T0, "email", "hot"),
+        ("r2", "ann@example.org", "csat", 1, T0, "email", "hot"),
+        ("r3", "bob@example.org", "nps", 3, T0, "email", "hot"),
+    ])  # fmt: skip
+    _write_loop(ws, "cooling_off_days: 0\n")
+    ws.loop.run(T0, notify=False)
+    cases = ws.loop.cases(as_of=T0).to_pylist()
+    assert len(cases) == 3
+    for c in cases:
+        walk(ws, c["case_id"], T0 + timedelta(hours=1))
+    ws.store.con.execute(
+        "UPDATE customers SET consent_email = false WHERE customer_id IN "
+        "(SELECT customer_id FROM identities WHERE value = 'bob@example.org')"
+    )
+    result = ws.loop.resurvey(out=tmp_path / "i.csv", as_of=T0 + timedelta(days=15))
+    assert (result["invited"], result["not_invited"]) == (1, 2)  # Ann once; Bob refused e-mail
+    text = (tmp_path / "i.csv").read_text(encoding="utf-8")
+    assert text.count("ann@example.org") == 1 and "bob@example.org" not in text
+
+
+def test_outcomes_compare_a_complaint_with_the_previous_score(
+    loop_ws: Workspace, tmp_path: Path
+) -> None:
+    ws = loop_ws
+    ingest(ws, tmp_path, "a.csv", [
+        ("r0", "ann@example.org", "nps", 4, T0 - timedelta(days=3), "email", "cold"),
+        ("r1", "ann@example.org", "nps", 9, T0, "email", "complaint"),
+    ])  # fmt: skip
+    # a complaint carries no score (as a complaints database's rows): the customer's last
+    # answer before it is what recovery is measured against
+    ws.store.con.execute(
+        "UPDATE feedback SET score = NULL, instrument = 'none' WHERE feedback_id = 's:r1'"
+    )
+    _write_loop(ws, "cooling_off_days: 0\n")
+    ws.loop.run(T0 + timedelta(minutes=1), notify=False)
+    [case] = [c for c in ws.loop.cases(as_of=T0 + timedelta(minutes=1)).to_pylist()
+              if c["rule"] == "complaint"]  # fmt: skip
+    walk(ws, case["case_id"], T0 + timedelta(hours=1))
+    ingest(
+        ws,
+        tmp_path,
+        "b.csv",
+        [("r2", "ann@example.org", "nps", 8, T0 + timedelta(days=9), "email", "cold")],
+    )
+    out = ws.loop.outcomes()
+    assert (out["closed"], out["answered_again"], out["recovered"]) == (1, 1, 1)  # 4 → 8
+    assert out["median_time_to_recover_h"] == pytest.approx(9 * 24, abs=0.1)
+
+
+_EVENT: st.SearchStrategy[tuple[str, str | None, dict[str, Any]]] = st.one_of(
+    st.tuples(st.just("step"), st.sampled_from(["called_back", "listened", "escalated",
+              "closed"]), st.fixed_dictionaries({}, optional={
+                  "root_cause": st.sampled_from(["interaction", "digital"]),
+                  "theme": st.sampled_from(["wait_time", "price"]),
+                  "compensation": st.sampled_from([5.0, 10.0])})),
+    st.tuples(st.sampled_from(["assign", "route", "opened"]), st.none(),
+              st.fixed_dictionaries({}, optional={"to": st.sampled_from(["lea", "bob", None]),
+                                                  "hub": st.sampled_from(["europe", "asia"])})),
+    st.tuples(st.just("escalate"), st.none(), st.fixed_dictionaries({
+        "phase": st.sampled_from(["response", "resolution"]), "level": st.integers(1, 3)},
+        optional={"to": st.sampled_from(["lead", None])})),
+    st.tuples(st.sampled_from(["warning"]), st.none(),
+              st.fixed_dictionaries({"phase": st.sampled_from(["response", "resolution"])})),
+    st.tuples(st.sampled_from(["pause", "resume", "signal", "resurvey", "note"]), st.none(),
+              st.just({})),
+)  # fmt: skip
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(log=st.lists(_EVENT, min_size=1, max_size=12))
+def test_the_sql_and_python_folds_agree(ws: Workspace, log: list[Any]) -> None:
+    """``cases list`` (SQL over every case) and ``cases show`` (Python over one) must never
+    tell two stories about the same log."""
+    con = ws.store.con
+    con.execute("DELETE FROM case_events")
+    rows = [
+        (f"e{i}", "K", T0 + timedelta(minutes=i), "x", kind, None, to_state, None,
+         json.dumps(data), i + 1)
+        for i, (kind, to_state, data) in enumerate(log)
+    ]  # fmt: skip
+    con.executemany(
+        'INSERT INTO case_events (event_id, case_id, "at", actor, kind, from_state, to_state, '
+        "note, data, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    from voxloop.loop.state_sql import CASE_STATE_SQL
+
+    sql = con.sql(CASE_STATE_SQL).to_arrow_table().to_pylist()[0]
+    py = derive(read_events(DuckDb(ws.store.cursor()), "K"))
+    assert sql["state"] == py.state
+    assert sql["owner"] == py.owner
+    assert sql["hub"] == py.hub
+    assert (sql["response_level"], sql["resolution_level"]) == (
+        py.levels.get("response", 0),
+        py.levels.get("resolution", 0),
+    )
+    assert sql["responded_at"] == py.responded_at
+    assert sql["closed_at"] == py.closed_at
+    assert sql["compensation"] == py.compensation
+    assert sql["root_cause"] == py.root_cause and sql["theme"] == py.theme
+    assert sql["signals"] == py.signals and sql["resurveyed"] == py.resurveyed
+    assert set(sql["warned_phases"] or []) == py.warned_phases
+    assert sql["paused"] == py.paused

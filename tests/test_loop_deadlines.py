@@ -202,7 +202,61 @@ def test_the_template_loads_against_the_template_sla() -> None:
     assert [r.id for r in config.rules][:2] == ["detractor", "unhappy_csat"]
     assert set(config.hubs) == {"europe", "asia", "america"}
     assert sum(config.weights.values()) == pytest.approx(1)
-    assert config.promise("social").calendar is None  # 1 h around the clock
-    assert config.promise("email").calendar == "paris"
-    assert config.promise("letter-by-pigeon").source == "loop.yaml"
+    social = config.promise("social")  # 1 h and 24 h around the clock
+    assert (social.response_calendar, social.resolution_calendar) == (None, None)
+    assert social.first_response.seconds == 3600 and social.resolution.seconds == 86400
+    email = config.promise("email")  # 24 business hours; resolution from the default (7 d)
+    assert (email.response_calendar, email.resolution_calendar) == ("paris", None)
+    assert email.resolution.seconds == 7 * 86400
+    phone = config.promise("phone")  # not the line's 60 s: a call-back within 4 hours
+    assert phone.first_response.seconds == 4 * 3600 and phone.response_calendar == "paris"
+    assert config.promise("letter-by-pigeon").source == "loop.yaml default_target"
     assert timedelta(seconds=config.cooling_off_s) == timedelta(days=7)
+
+
+def _minute_walk(calendar: object, start: float, seconds: float, pauses: list[Pause]) -> float:
+    """The slow, obviously right answer: walk minute by minute."""
+    clock = BusinessClock(calendar)  # type: ignore[arg-type]
+    spans = clock.spans_between(start - 86400, start + 86400 * 60)
+    t, left = start, seconds
+    while left > 0:
+        step = min(60.0, left)
+        open_now = any(a <= t < b for a, b in spans)
+        paused = any(p.start <= t < (p.end or float("inf")) for p in pauses)
+        if open_now and not paused:
+            left -= step
+        t += step
+    return t
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.floats(
+        min_value=datetime(2026, 1, 1, tzinfo=UTC).timestamp(),
+        max_value=datetime(2026, 12, 1, tzinfo=UTC).timestamp(),
+    ).map(lambda x: x - x % 60),
+    hours=st.integers(min_value=1, max_value=30),
+    pause_at=st.integers(min_value=-48, max_value=120),
+    pause_for=st.integers(min_value=0, max_value=72),
+)
+def test_fresh_clocks_agree_with_a_minute_by_minute_walk(
+    start: float, hours: int, pause_at: int, pause_for: int
+) -> None:
+    """A new clock for each question (its range grows backwards and forwards as asked):
+    the regression where a pause pulled a deadline before the opening."""
+    pause = Pause(start + pause_at * 3600, start + (pause_at + pause_for) * 3600)
+    expected = _minute_walk(PARIS, start, hours * 3600, [pause])
+    got = due_with_pauses(BusinessClock(PARIS), start, hours * 3600.0, [pause])
+    assert got is not None
+    assert got == pytest.approx(expected, abs=60)
+    assert got >= start
+
+
+def test_a_clock_asked_far_in_the_past_then_the_future_stays_consistent() -> None:
+    clock = BusinessClock(PARIS)
+    mid = local("Europe/Paris", 2026, 6, 3, 10, 0)
+    before = float(clock.elapsed(np.array([mid]))[0])
+    clock.elapsed(np.array([mid - 200 * 86400]))  # grows backwards
+    clock.elapsed(np.array([mid + 300 * 86400]))  # and forwards
+    clock.elapsed(np.array([mid - 400 * 86400]))  # and backwards again
+    assert float(clock.elapsed(np.array([mid]))[0]) == before

@@ -575,7 +575,7 @@ def test_loop_run_notifies_by_email_and_resurvey_goes_to_the_webhook(
     ):
         ws.loop.step(case_id, step, actor="lea", details=details, at=at)
     sent = ws.loop.resurvey(webhook=True, as_of=at + timedelta(days=15))
-    assert sent == {"invited": 1, "file": None, "failed": 0}
+    assert sent == {"invited": 1, "not_invited": 0, "file": None, "failed": 0}
     [(headers, body)] = hook.requests
     assert headers["x-voxloop-event"] == "resurvey"
     assert verify(

@@ -271,6 +271,14 @@ class Settings:
         return str(self["default_region"])
 
     @property
+    def languages(self) -> list[str]:
+        return [str(x) for x in self["languages"]]
+
+    @property
+    def default_language(self) -> str:
+        return str(self["default_language"])
+
+    @property
     def identity_limits(self) -> dict[str, int]:
         return dict(self["identity_limits"])
 

@@ -221,7 +221,7 @@ class Workspace:
         ``ws.loop.step(...)`` — the configuration is read and checked on each access, so an
         edited ``loop.yaml`` applies at once."""
         config = load_loop(self.root / "loop.yaml", self.sla())
-        return ClosedLoop(self.store, config, self.settings.time_zone)
+        return ClosedLoop(self.store, config, self.settings.time_zone, resolve=self.resolve)
 
     @property
     def metrics(self) -> MetricsEngine:

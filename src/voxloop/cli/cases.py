@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import getpass
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -29,7 +30,8 @@ AtOpt = Annotated[
     str | None,
     typer.Option(
         "--at",
-        help="Act as of this instant (ISO 8601, e.g. 2026-03-02T09:00+01:00; default: now).",
+        help="Act as of this instant (ISO 8601, e.g. 2026-03-02T09:00; without an offset it "
+        "is read in the workspace's time zone; default: now).",
         show_default=False,
     ),
 ]
@@ -39,8 +41,8 @@ def _user(value: str | None) -> str:
     return value or os.environ.get("VOXLOOP_USER") or getpass.getuser()
 
 
-def parse_instant(text: str | None) -> datetime | None:
-    """An ISO 8601 instant; without an offset it is read as UTC."""
+def parse_instant(text: str | None, zone: str = "UTC") -> datetime | None:
+    """An ISO 8601 instant; without an offset it is read in ``zone`` (the workspace's)."""
     if text is None:
         return None
     try:
@@ -48,9 +50,9 @@ def parse_instant(text: str | None) -> datetime | None:
     except ValueError:
         raise UserError(
             f"{text!r} is not a date and time",
-            hint="write it as ISO 8601: 2026-03-02T09:00 (UTC) or 2026-03-02T09:00+01:00",
+            hint="write it as ISO 8601: 2026-03-02T09:00 or 2026-03-02T09:00+01:00",
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
 
 
 def register(app: typer.Typer, sla_app: typer.Typer) -> None:
@@ -73,7 +75,9 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
         """Open cases from the signals loaded since the last run (loop.yaml's rules), then
         warn before deadlines, escalate breaches and hand cases over to open hubs."""
         with Workspace.open(workspace) as ws:
-            result, deliveries = ws.loop.run(parse_instant(at), actor=_user(actor), notify=notify)
+            result, deliveries = ws.loop.run(
+                parse_instant(at, ws.settings.time_zone), actor=_user(actor), notify=notify
+            )
         data = result.as_dict() | {
             "notifications_sent": sum(d.ok for d in deliveries),
             "notifications_failed": sum(not d.ok for d in deliveries),
@@ -116,7 +120,9 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
     ) -> None:
         """Invite the customers of closed cases to answer again (once each)."""
         with Workspace.open(workspace) as ws:
-            data = ws.loop.resurvey(out=out, webhook=webhook, as_of=parse_instant(at))
+            data = ws.loop.resurvey(
+                out=out, webhook=webhook, as_of=parse_instant(at, ws.settings.time_zone)
+            )
         print_rows([data], "Re-survey invitations", fmt)
 
     @cases.command("list")
@@ -126,7 +132,7 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
         hub: Annotated[str | None, typer.Option("--hub", help="Only this hub's cases.")] = None,
         overdue: Annotated[bool, typer.Option("--overdue", help="Only missed deadlines.")] = False,
         include_closed: Annotated[bool, typer.Option("--all", help="Closed ones too.")] = False,
-        limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 50,
+        limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
         actor: AsOpt = None,
         at: AtOpt = None,
         workspace: WorkspaceOpt = None,
@@ -135,7 +141,7 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
         """Cases, most urgent first: overdue, then priority, then deadline."""
         with Workspace.open(workspace) as ws:
             table = ws.loop.cases(
-                as_of=parse_instant(at),
+                as_of=parse_instant(at, ws.settings.time_zone),
                 owner=_user(actor) if mine else None,
                 hub=hub,
                 overdue=overdue,
@@ -157,7 +163,7 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
     ) -> None:
         """One case: why it was opened, its priority explained, deadline, and its whole log."""
         with Workspace.open(workspace) as ws:
-            data = ws.loop.show(case_id, parse_instant(at))
+            data = ws.loop.show(case_id, parse_instant(at, ws.settings.time_zone))
         if fmt is not Format.table:
             print_json(data)
             return
@@ -199,7 +205,11 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
         details = StepDetails(note, root_cause, theme, action, compensation)
         with Workspace.open(workspace) as ws:
             state = ws.loop.step(
-                case_id, step, actor=_user(actor), details=details, at=parse_instant(at)
+                case_id,
+                step,
+                actor=_user(actor),
+                details=details,
+                at=parse_instant(at, ws.settings.time_zone),
             )
         _print_state(case_id, state.state, fmt)
 
@@ -216,7 +226,13 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
     ) -> None:
         """Give a case to someone (or to a hub: recorded as a hand-over)."""
         with Workspace.open(workspace) as ws:
-            state = ws.loop.assign(case_id, to, actor=_user(actor), note=note, at=parse_instant(at))
+            state = ws.loop.assign(
+                case_id,
+                to,
+                actor=_user(actor),
+                note=note,
+                at=parse_instant(at, ws.settings.time_zone),
+            )
         _print_state(case_id, state.state, fmt, owner=state.owner)
 
     for resume in (False, True):
@@ -236,9 +252,9 @@ def register(app: typer.Typer, sla_app: typer.Typer) -> None:
         fmt: FormatOpt = Format.table,
     ) -> None:
         """When a contact on CHANNEL received at AT is due, and the calendar reasoning."""
-        instant = parse_instant(at)
-        assert instant is not None
         with Workspace.open(workspace) as ws:
+            instant = parse_instant(at, ws.settings.time_zone)
+            assert instant is not None
             data = ws.loop.due(channel, instant, hub)
         if fmt is not Format.table:
             print_json(data)
@@ -272,7 +288,11 @@ def _pause_command(cases: typer.Typer, resume: bool) -> None:
     ) -> None:
         with Workspace.open(workspace) as ws:
             state = ws.loop.pause(
-                case_id, actor=_user(actor), note=note or "", resume=resume, at=parse_instant(at)
+                case_id,
+                actor=_user(actor),
+                note=note or "",
+                resume=resume,
+                at=parse_instant(at, ws.settings.time_zone),
             )
         _print_state(case_id, state.state, fmt, paused=state.paused)
 

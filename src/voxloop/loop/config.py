@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from voxloop.errors import ConfigError
 from voxloop.metrics import Calendar, CalendarSpec, SlaConfig, Target, build_calendar
 from voxloop.metrics import parse_duration as _parse_duration
-from voxloop.model.vocab import CHANNELS, canonical_word
+from voxloop.model.vocab import CHANNELS, INSTRUMENTS, SURVEY_KINDS, canonical_word
 
 PRIORITY_FACTORS = ("criticality", "value", "influence", "channel", "waited")
 DEFAULT_WEIGHTS = {
@@ -41,7 +41,7 @@ DEFAULT_CHANNEL_WEIGHTS = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class When(_Strict):
@@ -91,7 +91,16 @@ class HubSpec(_Strict):
 
 class TargetFallback(_Strict):
     first_response: str | float = "24h"
-    resolution: str | float | None = "7d"
+    resolution: str | float = "7d"
+    calendar: str | None = None
+
+
+class CaseTarget(_Strict):
+    """A channel's promise for *cases* when it differs from sla.yaml's (a phone line answers
+    in 60 s, but an unhappy caller is called back within hours)."""
+
+    first_response: str | float | None = None
+    resolution: str | float | None = None
     calendar: str | None = None
 
 
@@ -102,6 +111,9 @@ class LoopFile(_Strict):
     priority_weights: dict[str, float] | None = None  # short form of priority.weights
     hubs: dict[str, HubSpec] = Field(default_factory=dict)
     default_target: TargetFallback = Field(default_factory=TargetFallback)
+    case_targets: dict[str, CaseTarget] = Field(default_factory=dict)
+    max_signal_age_days: float = Field(default=30, gt=0)
+    people: dict[str, str] = Field(default_factory=dict)  # name → e-mail address
     warn_at: float = Field(default=0.75, gt=0, lt=1)
     escalate_every: float = Field(default=0.5, gt=0)
     resurvey_after_days: float = Field(default=14, ge=0)
@@ -130,14 +142,15 @@ class Hub:
 
 @dataclass(frozen=True)
 class Promise:
-    """What a channel promises: first response and resolution, on a calendar or around the
-    clock (``calendar`` None)."""
+    """What a case on a channel is promised: first response and resolution, each on the
+    calendar of its business hours or around the clock (calendar ``None``)."""
 
     channel: str
     first_response: Target
-    resolution: Target | None
-    calendar: str | None
-    source: str  # "sla.yaml" or "loop.yaml default_target": said in explanations
+    resolution: Target
+    response_calendar: str | None
+    resolution_calendar: str | None
+    source: str  # where it comes from, said in explanations
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,8 @@ class LoopConfig:
     warn_at: float
     escalate_every: float
     resurvey_after_s: float
+    max_signal_age_s: float = 30 * 86400
+    people: dict[str, str] = field(default_factory=dict)
     notify: dict[str, Any] | None = None
     where: str = "loop.yaml"
     hub_order: tuple[str, ...] = field(default=())
@@ -224,42 +239,71 @@ def _target(value: str | float, where: str) -> Target:
     return Target(seconds, business)
 
 
-def _promises(sla: SlaConfig) -> dict[str, Promise]:
-    out: dict[str, Promise] = {}
-    for channel in sla.channels:
-        first = sla.first_response.get(channel) or sla.resolution.get(channel)
-        assert first is not None
-        resolution = sla.resolution.get(channel)
-        business = first.business or (resolution is not None and resolution.business)
-        out[channel] = Promise(
-            channel,
-            first,
-            resolution,
-            sla.calendar_of.get(channel) if business else None,
-            "sla.yaml",
+def _timed(
+    value: str | float, calendar: str | None, calendars: dict[str, Calendar], where: str
+) -> tuple[Target, str | None]:
+    """A promise and the calendar it runs on (``None`` unless it counts business time)."""
+    target = _target(value, where)
+    if not target.business:
+        return target, None
+    if calendar is None:
+        raise ConfigError(
+            f"{where} counts business time but names no calendar",
+            hint="add calendar: <a calendar of sla.yaml>",
         )
+    if calendar not in calendars:
+        raise ConfigError(
+            f"{where}: unknown calendar {calendar!r}",
+            hint=f"calendars: {', '.join(calendars) or 'none declared in sla.yaml'}",
+        )
+    return target, calendar
+
+
+def _promises(sla: SlaConfig, spec: LoopFile, fallback: Promise, where: str) -> dict[str, Promise]:
+    """Per channel: loop.yaml's case_targets, else sla.yaml's targets, field by field, else
+    the default — so every case has both deadlines."""
+    out: dict[str, Promise] = {}
+    case_targets = {canonical_word("channel", c) or c: t for c, t in spec.case_targets.items()}
+    for channel in sorted(set(sla.channels) | set(case_targets)):
+        first, first_cal = fallback.first_response, fallback.response_calendar
+        res, res_cal = fallback.resolution, fallback.resolution_calendar
+        sources = []
+        if channel in sla.first_response:
+            first = sla.first_response[channel]
+            first_cal = sla.calendar_of.get(channel) if first.business else None
+            sources.append("sla.yaml")
+        if channel in sla.resolution:
+            res = sla.resolution[channel]
+            res_cal = sla.calendar_of.get(channel) if res.business else None
+            sources.append("sla.yaml")
+        override = case_targets.get(channel)
+        if override is not None:
+            here = f"{where}: case_targets.{channel}"
+            if override.first_response is not None:
+                first, first_cal = _timed(
+                    override.first_response, override.calendar, sla.calendars,
+                    f"{here}.first_response",
+                )  # fmt: skip
+                sources.append("loop.yaml case_targets")
+            if override.resolution is not None:
+                res, res_cal = _timed(
+                    override.resolution, override.calendar, sla.calendars, f"{here}.resolution"
+                )
+                sources.append("loop.yaml case_targets")
+        out[channel] = Promise(
+            channel, first, res, first_cal, res_cal,
+            " + ".join(dict.fromkeys(sources)) or "loop.yaml default_target",
+        )  # fmt: skip
     return out
 
 
 def _fallback(spec: TargetFallback, calendars: dict[str, Calendar], where: str) -> Promise:
-    first = _target(spec.first_response, f"{where}: default_target.first_response")
-    resolution = (
-        None
-        if spec.resolution is None
-        else _target(spec.resolution, f"{where}: default_target.resolution")
+    here = f"{where}: default_target"
+    first, first_cal = _timed(
+        spec.first_response, spec.calendar, calendars, f"{here}.first_response"
     )
-    business = first.business or (resolution is not None and resolution.business)
-    if business and spec.calendar is None:
-        raise ConfigError(
-            f"{where}: default_target counts business time but names no calendar",
-            hint="add calendar: <a calendar of sla.yaml>",
-        )
-    if spec.calendar is not None and spec.calendar not in calendars:
-        raise ConfigError(
-            f"{where}: default_target: unknown calendar {spec.calendar!r}",
-            hint=f"calendars: {', '.join(calendars) or 'none declared in sla.yaml'}",
-        )
-    return Promise("*", first, resolution, spec.calendar if business else None, "loop.yaml")
+    res, res_cal = _timed(spec.resolution, spec.calendar, calendars, f"{here}.resolution")
+    return Promise("*", first, res, first_cal, res_cal, "loop.yaml default_target")
 
 
 def _channels(value: str | list[str] | None, where: str) -> None:
@@ -267,6 +311,18 @@ def _channels(value: str | list[str] | None, where: str) -> None:
         if (canonical_word("channel", word) or word) not in CHANNELS:
             raise ConfigError(
                 f"{where}: unknown channel {word!r}", hint=f"channels: {', '.join(CHANNELS)}"
+            )
+
+
+def _words(
+    vocabulary: str, allowed: tuple[str, ...], value: str | list[str] | None, where: str
+) -> None:
+    for word in [value] if isinstance(value, str) else value or []:
+        if (canonical_word(vocabulary, word) or word) not in allowed:
+            raise ConfigError(
+                f"{where}: unknown {vocabulary.replace('_', ' ')} {word!r} (this rule would "
+                "never match)",
+                hint=f"use one of: {', '.join(allowed)}",
             )
 
 
@@ -309,7 +365,11 @@ def load_loop(path: Path, sla: SlaConfig) -> LoopConfig:
             hint="each rule needs its own id: it is the reason cases are de-duplicated on",
         )
     for i, rule in enumerate(spec.rules):
-        _channels(rule.when.channel, f"{where}: rules[{i}] ({rule.id}).when.channel")
+        here = f"{where}: rules[{i}] ({rule.id}).when"
+        _channels(rule.when.channel, f"{here}.channel")
+        _words("instrument", INSTRUMENTS, rule.when.instrument, f"{here}.instrument")
+        _words("survey_kind", SURVEY_KINDS, rule.when.survey_kind, f"{here}.survey_kind")
+    _channels(list(spec.case_targets), f"{where}: case_targets")
     _channels(list(spec.priority.channel_weights), f"{where}: priority.channel_weights")
     hubs = {
         name: Hub(
@@ -322,6 +382,7 @@ def load_loop(path: Path, sla: SlaConfig) -> LoopConfig:
         for name, hub in spec.hubs.items()
     }
     calendars = dict(sla.calendars) | {h.calendar.name: h.calendar for h in hubs.values()}
+    fallback = _fallback(spec.default_target, sla.calendars, where)
     rules = tuple(
         Rule(
             r.id,
@@ -346,11 +407,13 @@ def load_loop(path: Path, sla: SlaConfig) -> LoopConfig:
         followers_reference=spec.priority.followers_reference,
         hubs=hubs,
         calendars=calendars,
-        promises=_promises(sla),
-        fallback=_fallback(spec.default_target, sla.calendars, where),
+        promises=_promises(sla, spec, fallback, where),
+        fallback=fallback,
         warn_at=spec.warn_at,
         escalate_every=spec.escalate_every,
         resurvey_after_s=_duration(spec.resurvey_after_days * 86400, where),
+        max_signal_age_s=spec.max_signal_age_days * 86400,
+        people=dict(spec.people),
         notify=spec.notify,
         where=where,
         hub_order=tuple(hubs),

@@ -55,16 +55,17 @@ class BusinessClock:
                 return
             first, last = min(first, self._first), max(last, self._last)
         spans = self.calendar.open_spans_utc(first, last)
-        old_origin = float(self.starts[0]) if self.starts.size else None
+        # B must keep its value at every instant when the range grows (either way): values
+        # handed out before stay comparable with those handed out after.
+        anchor = (float(self.starts[0]), float(self.cum_before[0])) if self.starts.size else None
         self.starts = np.array([a.timestamp() for a, _ in spans], dtype=np.float64)
         self.ends = np.array([b.timestamp() for _, b in spans], dtype=np.float64)
         lengths = self.ends - self.starts
         self.cum_after = np.cumsum(lengths)
         self.cum_before = self.cum_after - lengths
-        if old_origin is not None:
-            # B keeps its origin when the range grows backwards: values handed out before
-            # stay comparable with those handed out after.
-            shift = self.cum_before[int(np.searchsorted(self.starts, old_origin))]
+        if anchor is not None:
+            old_start, old_value = anchor
+            shift = self.cum_before[int(np.searchsorted(self.starts, old_start))] - old_value
             self.cum_before -= shift
             self.cum_after -= shift
         self._first, self._last = first, last

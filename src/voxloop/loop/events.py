@@ -82,7 +82,9 @@ class DuckDb:
     def is_conflict(self, exc: BaseException) -> bool:
         import duckdb
 
-        return isinstance(exc, duckdb.ConstraintException | duckdb.TransactionException)
+        if isinstance(exc, duckdb.TransactionException):
+            return True  # a write-write conflict with another transaction
+        return isinstance(exc, duckdb.ConstraintException) and "duplicate key" in str(exc).lower()
 
 
 class PostgresDb:
@@ -137,15 +139,15 @@ class CaseEvent:
 
 @dataclass
 class CaseState:
-    """What the log says now."""
+    """What the log says now (the SQL fold in :mod:`voxloop.loop.state_sql` says the same
+    for every case at once)."""
 
     state: str = NEW
     resume: str | None = None  # the step an escalated case had reached
     owner: str | None = None
     hub: str | None = None
-    escalation_level: int = 0
-    warned: bool = False
-    breached: bool = False
+    levels: dict[str, int] = field(default_factory=dict)  # escalation level per phase
+    warned_phases: set[str] = field(default_factory=set)
     pauses: list[Pause] = field(default_factory=list)
     responded_at: datetime | None = None
     closed_at: datetime | None = None
@@ -155,6 +157,7 @@ class CaseState:
     resurveyed: bool = False
     signals: int = 1
     last_seq: int = 0
+    last_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -164,13 +167,23 @@ class CaseState:
     def paused(self) -> bool:
         return bool(self.pauses) and self.pauses[-1].end is None
 
+    @property
+    def phase(self) -> str:
+        return "response" if self.responded_at is None else "resolution"
+
+    @property
+    def escalation_level(self) -> int:
+        return self.levels.get(self.phase, 0)
+
 
 def derive(events: Sequence[CaseEvent]) -> CaseState:
     """Fold the log (in ``seq`` order) into the current state."""
     s = CaseState()
     for e in sorted(events, key=lambda e: e.seq):
         s.last_seq = e.seq
+        s.last_at = e.at
         at = e.at.timestamp()
+        to = e.data.get("to")
         if e.kind == "step" and e.to_state:
             if e.to_state == ESCALATED:
                 s.resume = s.state
@@ -181,20 +194,25 @@ def derive(events: Sequence[CaseEvent]) -> CaseState:
                 s.responded_at = e.at
             if e.to_state == CLOSED:
                 s.closed_at = e.at
-            s.root_cause = e.data.get("root_cause", s.root_cause)
-            s.theme = e.data.get("theme", s.theme)
+            if e.data.get("root_cause") is not None:
+                s.root_cause = e.data["root_cause"]
+            if e.data.get("theme") is not None:
+                s.theme = e.data["theme"]
             if e.data.get("compensation") is not None:
-                s.compensation = float(e.data["compensation"])
+                s.compensation = (s.compensation or 0.0) + float(e.data["compensation"])
         elif e.kind in ("assign", "escalate"):
-            s.owner = e.data.get("to", s.owner)
+            if to is not None:
+                s.owner = to
             if e.kind == "escalate":
-                s.escalation_level = int(e.data.get("level", s.escalation_level + 1))
-                s.breached = True
+                phase = str(e.data.get("phase", "response"))
+                s.levels[phase] = max(s.levels.get(phase, 0), int(e.data.get("level", 1)))
         elif e.kind in ("route", "opened"):
-            s.hub = e.data.get("hub", s.hub)
-            s.owner = e.data.get("to", s.owner)
+            if e.data.get("hub") is not None:
+                s.hub = e.data["hub"]
+            if to is not None:
+                s.owner = to
         elif e.kind == "warning":
-            s.warned = True
+            s.warned_phases.add(str(e.data.get("phase")))
         elif e.kind == "pause" and not s.paused:
             s.pauses.append(Pause(at, None))
         elif e.kind == "resume" and s.paused:

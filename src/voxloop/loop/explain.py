@@ -86,10 +86,16 @@ def _iso(epoch: float) -> str:
 
 
 def explain_due(
-    config: LoopConfig, channel: str, at: datetime, hub: str | None = None, zone: str = "UTC"
+    config: LoopConfig,
+    channel: str,
+    at: datetime,
+    hub: str | None = None,
+    zone: str = "UTC",
+    load: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The first-response and resolution deadlines of a contact on ``channel`` at ``at``;
-    with ``hub``, business time is counted on that hub's hours."""
+    """The first-response and resolution deadlines of a case on ``channel`` opened from a
+    signal at ``at``, on the calendars cases use; with ``hub``, business time is counted on
+    that hub's hours instead (a what-if). ``load``: open cases per hub, for the hub lines."""
     word = canonical_word("channel", channel) or channel
     if word not in CHANNELS:
         raise UserError(f"unknown channel {channel!r}", hint=f"channels: {', '.join(CHANNELS)}")
@@ -98,21 +104,27 @@ def explain_due(
             f"unknown hub {hub!r}", hint=f"hubs in loop.yaml: {', '.join(config.hubs) or 'none'}"
         )
     promise = config.promise(word)
-    calendar = (
-        config.hubs[hub].calendar
-        if hub is not None
-        else (config.calendars[promise.calendar] if promise.calendar else None)
-    )
+
+    def calendar_for(name: str | None) -> Calendar | None:
+        if hub is not None:  # what if this hub's hours counted
+            return config.hubs[hub].calendar
+        return config.calendars[name] if name else None
+
     start = at.astimezone(UTC).timestamp()
     out: dict[str, Any] = {
         "channel": word,
         "at": at.astimezone(UTC).isoformat(),
         "promise_from": promise.source,
         "hub": hub,
-        "first_response": _one("first response", promise.first_response, calendar, start, zone),
-    }
-    if promise.resolution is not None:
-        out["resolution"] = _one("resolution", promise.resolution, calendar, start, zone)
+        "first_response": _one(
+            "first response", promise.first_response,
+            calendar_for(promise.response_calendar), start, zone,
+        ),
+        "resolution": _one(
+            "resolution", promise.resolution, calendar_for(promise.resolution_calendar),
+            start, zone,
+        ),
+    }  # fmt: skip
     if config.hubs:
-        out["hubs"] = Router(config.hubs).explain(start)
+        out["hubs"] = Router(config.hubs, load).explain(start)
     return out

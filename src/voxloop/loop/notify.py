@@ -70,6 +70,7 @@ class Notification:
     subject: str
     text: str
     payload: Mapping[str, Any] = field(default_factory=dict)
+    recipients: tuple[str, ...] = ()  # e-mail addresses besides notify.email.to (a lead's)
 
 
 @dataclass(frozen=True)
@@ -403,6 +404,10 @@ def _wants(events: frozenset[str] | None, notification: Notification) -> bool:
     return events is None or notification.event in events
 
 
+def _recipients(smtp: SmtpSettings, n: Notification) -> list[str]:
+    return list(dict.fromkeys([*smtp.to, *n.recipients]))
+
+
 class Notifier:
     """Send notifications by e-mail and to webhooks; failures are reported, never raised.
 
@@ -479,8 +484,6 @@ class Notifier:
 
     def _password(self, smtp: SmtpSettings) -> tuple[str | None, str | None]:
         """The SMTP password (if any), or why nothing can be sent."""
-        if not smtp.to:
-            return None, "no recipients: add addresses to notify.email.to"
         if _cleartext_login(smtp.host, smtp.username, smtp.starttls, smtp.ssl):
             return None, f"notify.email: {_CLEARTEXT}"
         if smtp.password_env is None:
@@ -503,6 +506,8 @@ class Notifier:
     ) -> Delivery:
         """One message on an open connection; a refusal of this message only is reported here,
         a broken connection propagates to fail the rest of the batch."""
+        if not _recipients(smtp, n):
+            return report(n, 0, "no recipients: add addresses to notify.email.to", None)
         try:
             refused = server.send_message(self._message(smtp, n))
         except smtplib.SMTPRecipientsRefused as exc:
@@ -536,7 +541,7 @@ class Notifier:
     def _message(smtp: SmtpSettings, n: Notification) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = smtp.sender
-        msg["To"] = ", ".join(smtp.to)
+        msg["To"] = ", ".join(_recipients(smtp, n))
         msg["Subject"] = " ".join(n.subject.split())  # one line: no header injection
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain=parseaddr(smtp.sender)[1].rpartition("@")[2] or None)

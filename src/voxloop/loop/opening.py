@@ -95,6 +95,8 @@ def matched_signals_sql(config: LoopConfig) -> str:
             LEFT JOIN customers c ON c.customer_id = f.customer_id
             LEFT JOIN ann a ON a.owner_id = f.feedback_id
             WHERE f.answered_at <= ? AND (f.load_id > ? OR f.answered_at > ?)
+              AND f.feedback_id NOT IN (
+                  SELECT signal_id FROM loop_signals WHERE signal_table = 'feedback')
         ), m AS (
             SELECT s.*, list_filter([{checks}], lambda x: x IS NOT NULL) AS rules FROM s
         )
@@ -109,9 +111,9 @@ def matched_signals_sql(config: LoopConfig) -> str:
 
 @dataclass(frozen=True)
 class Decisions:
-    """What happens to each matched signal (arrays aligned with the matched table)."""
+    """What happens to each matched signal (lists aligned with the matched table)."""
 
-    decision: list[str]  # opened | attached | cooling_off
+    decision: list[str]  # opened | attached | cooling_off | too_old
     case_id: list[str | None]
     new_case_rows: list[int]  # indexes of the signals that open a case
 
@@ -119,18 +121,22 @@ class Decisions:
 def decide(
     who: list[str],
     rule: list[str],
+    signal_at: list[float],
     existing_open: dict[tuple[str, str], str],
-    last_opened: dict[str, datetime],
+    last_contact: dict[str, float],
     as_of: datetime,
     cooling_off_s: float,
+    max_age_s: float,
     bypass: frozenset[str],
     next_case_id: int,
 ) -> Decisions:
-    """One open case per (customer, reason); no new case for a customer with a case opened
-    within the cooling-off (this run's included) unless the rule bypasses it. Signals come
-    sorted by customer then time."""
+    """One open case per (customer, reason): a later signal joins it. No new case for a
+    customer contacted within the cooling-off (a case opened or worked on, this run's
+    included) unless the rule bypasses it. Signals older than ``max_age_s`` open nothing.
+    Signals come sorted by customer, then time."""
+    now = as_of.timestamp()
     open_cases = dict(existing_open)
-    opened_now: set[str] = set()
+    contacted = dict(last_contact)
     decision: list[str] = []
     case_ids: list[str | None] = []
     new_rows: list[int] = []
@@ -140,18 +146,19 @@ def decide(
             decision.append("attached")
             case_ids.append(open_cases[key])
             continue
-        last = last_opened.get(w)
-        recent = w in opened_now or (
-            last is not None and (as_of - last).total_seconds() < cooling_off_s
-        )
-        if recent and r not in bypass:
+        if now - signal_at[i] > max_age_s:
+            decision.append("too_old")
+            case_ids.append(None)
+            continue
+        last = contacted.get(w)
+        if last is not None and now - last < cooling_off_s and r not in bypass:
             decision.append("cooling_off")
             case_ids.append(None)
             continue
         case_id = f"C{next_case_id:07d}"
         next_case_id += 1
         open_cases[key] = case_id
-        opened_now.add(w)
+        contacted[w] = now
         decision.append("opened")
         case_ids.append(case_id)
         new_rows.append(i)
@@ -214,28 +221,27 @@ def priority_factors(
 
 
 def deadlines(
-    config: LoopConfig, channels: list[str | None], start: float, clocks: dict[str, BusinessClock]
+    config: LoopConfig,
+    channels: list[str | None],
+    starts: np.ndarray[Any, np.dtype[np.float64]],
+    clocks: dict[str, BusinessClock],
 ) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]]:
-    """First-response and resolution deadlines (epoch seconds; NaN when no resolution
-    promise) of cases opened at ``start``, grouped by calendar so each group is vectorised."""
+    """First-response and resolution deadlines (epoch seconds) of clocks started at
+    ``starts``, grouped by calendar and promise so that each group is vectorised."""
     n = len(channels)
-    response = np.full(n, np.nan)
-    resolution = np.full(n, np.nan)
-    groups: dict[tuple[str | None, float, float], list[int]] = {}
+    out = {"response": np.full(n, np.nan), "resolution": np.full(n, np.nan)}
+    groups: dict[tuple[str, str | None, float], list[int]] = {}
     for i, c in enumerate(channels):
         p = config.promise(c)
-        res = p.resolution.seconds if p.resolution is not None else math.nan
-        groups.setdefault((p.calendar, p.first_response.seconds, res), []).append(i)
-    for (calendar, first_s, res_s), idx in groups.items():
+        groups.setdefault(("response", p.response_calendar, p.first_response.seconds), []).append(i)
+        groups.setdefault(("resolution", p.resolution_calendar, p.resolution.seconds), []).append(i)
+    for (phase, calendar, seconds), idx in groups.items():
         clock = clocks.setdefault(
             calendar or "", BusinessClock(config.calendars[calendar] if calendar else None)
         )
         at = np.array(idx)
-        starts = np.full(len(idx), start)
-        response[at] = due_many(clock, starts, np.full(len(idx), first_s))
-        if not math.isnan(res_s):
-            resolution[at] = due_many(clock, starts, np.full(len(idx), res_s))
-    return response, resolution
+        out[phase][at] = due_many(clock, starts[at], np.full(len(idx), seconds))
+    return out["response"], out["resolution"]
 
 
 def value_reference(con: duckdb.DuckDBPyConnection, config: LoopConfig) -> float:

@@ -10,6 +10,7 @@ guessing. States and their labels are English and French.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +123,12 @@ def check_step(
             f"case {case_id} is {LABELS[state]['en']}: it cannot go to {target}", hint=hint
         )
     if target == LEARNED:
-        if details.root_cause not in ROOT_CAUSE_DOMAINS:
+        if details.root_cause is not None and details.root_cause not in ROOT_CAUSE_DOMAINS:
+            raise UserError(
+                f"case {case_id}: {details.root_cause!r} is not a root cause",
+                hint="root causes: " + ", ".join(ROOT_CAUSE_DOMAINS),
+            )
+        if details.root_cause is None:
             raise UserError(
                 f"case {case_id}: the root cause must be given to record what was learned",
                 hint="--root-cause interaction (waiting, attitude, wrong answer…) or "
@@ -143,5 +149,14 @@ def check_step(
         raise UserError(
             f"case {case_id}: say why the case is escalated", hint='--note "customer threatens…"'
         )
-    if details.compensation is not None and details.compensation < 0:
-        raise UserError(f"case {case_id}: a compensation cannot be negative")
+    if details.compensation is not None:
+        if target != REPAIRED:
+            raise UserError(
+                f"case {case_id}: a compensation is recorded with the repair",
+                hint="give --compensation with the step repaired",
+            )
+        if not math.isfinite(details.compensation) or details.compensation < 0:
+            raise UserError(
+                f"case {case_id}: a compensation must be a positive amount",
+                hint="e.g. --compensation 20",
+            )

@@ -3,6 +3,7 @@ API and the web pages share, so they all open, show and step cases the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,22 @@ from voxloop.loop.outcomes import (
     write_invitations,
 )
 from voxloop.loop.protocol import StepDetails
+from voxloop.loop.state_sql import CASE_STATE_SQL
 from voxloop.store.duckdb_store import DuckDBStore
 
 
 class ClosedLoop:
-    def __init__(self, store: DuckDBStore, config: LoopConfig, time_zone: str) -> None:
+    def __init__(
+        self,
+        store: DuckDBStore,
+        config: LoopConfig,
+        time_zone: str,
+        resolve: Callable[[], Any] | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.time_zone = time_zone
+        self._resolve = resolve
 
     def _desk(self) -> CaseDesk:
         return CaseDesk(DuckDb(self.store.cursor()), self.config)
@@ -45,7 +54,10 @@ class ClosedLoop:
         self, as_of: datetime | None = None, *, actor: str = "cli", notify: bool = True
     ) -> tuple[RunResult, list[Delivery]]:
         """Open cases from the signals loaded since the last run, then warn, escalate and hand
-        over the open ones; notifications go out after the run is committed."""
+        over the open ones; notifications go out after the run is committed. New loads are
+        resolved into customers first, so that one customer's signals are de-duplicated."""
+        if self._resolve is not None:
+            self._resolve()
         result = LoopEngine(self.store, self.config).run(as_of, actor)
         deliveries: list[Delivery] = []
         notifier = self.notifier() if notify else None
@@ -54,7 +66,7 @@ class ClosedLoop:
         return result, deliveries
 
     def cases(self, **filters: Any) -> pa.Table:
-        return list_cases(self.store.cursor(), **filters)
+        return list_cases(self.store.cursor(), self.config, **filters)
 
     def show(self, case_id: str, at: datetime | None = None) -> dict[str, Any]:
         return self._desk().show(case_id, at)
@@ -78,7 +90,15 @@ class ClosedLoop:
         return self._desk().pause(case_id, actor, note, resume, at)
 
     def due(self, channel: str, at: datetime, hub: str | None = None) -> dict[str, Any]:
-        return explain_due(self.config, channel, at, hub, self.time_zone)
+        load = dict(
+            self.store.cursor()
+            .execute(
+                f"WITH st AS ({CASE_STATE_SQL}) SELECT hub, count(*) FROM st "
+                "WHERE state <> 'closed' AND hub IS NOT NULL GROUP BY hub"
+            )
+            .fetchall()
+        )
+        return explain_due(self.config, channel, at, hub, self.time_zone, load)
 
     def outcomes(self) -> dict[str, Any]:
         return outcomes(self.store.cursor())
@@ -94,7 +114,7 @@ class ClosedLoop:
             )
         now = (as_of or datetime.now(UTC)).astimezone(UTC)
         with self.store.transaction() as con:
-            rows = due_invitations(con, now, self.config.resurvey_after_s)
+            rows, settled = due_invitations(con, now, self.config.resurvey_after_s)
             deliveries: list[Delivery] = []
             if rows and webhook:
                 notifier = self.notifier()
@@ -114,12 +134,13 @@ class ClosedLoop:
                     for r in rows
                 )
                 failed = {d.case_id for d in deliveries if not d.ok}
-                rows = [r for r in rows if r["case_id"] not in failed]
+                rows = [r for r in rows if r["case_id"] not in failed]  # retried next time
             if out is not None:
                 write_invitations(rows, out)
-            record_invitations(con, rows, str(out) if out else "webhook", now)
+            record_invitations(con, rows, settled, str(out) if out else "webhook", now)
         return {
             "invited": len(rows),
+            "not_invited": len(settled),
             "file": str(out) if out else None,
             "failed": sum(1 for d in deliveries if not d.ok),
         }

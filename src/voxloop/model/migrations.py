@@ -20,6 +20,7 @@ DESCRIPTIONS: dict[int, str] = {
     3: "identity resolution: identifier status and counts, the merge log, manual rules",
     4: "closed loop: case deadlines and targets, sequence numbers in the case log (unique), "
     "loop runs and the decision on every matched signal",
+    5: "text analytics: annotation status, note and the personal data found",
 }
 
 LATEST_VERSION = max(DESCRIPTIONS)
