@@ -178,11 +178,11 @@ class LoopEngine:
         bypasses the cooling-off matched too (a complaint is a complaint, whatever its
         score), then that one."""
         bypass = [r.id for r in self.config.rules if r.bypass_cooling_off]
-        out = []
-        for rules in matched:
-            chosen = next((r for r in bypass if r in rules), rules[0])
-            out.append(chosen)
-        return out
+        bypassing = set(bypass)
+        return [
+            rules[0] if bypassing.isdisjoint(rules) else next(r for r in bypass if r in rules)
+            for rules in matched
+        ]
 
     @staticmethod
     def _history(

@@ -90,6 +90,7 @@ class Watcher:
         target = np.array([np.nan if x is None else x for x in c["target"]], np.float64)
         due = np.array([np.nan if x is None else x for x in c["due"]], np.float64)
         warn = self._warn_instants(con, c, start, target)
+        late_b = self._business_lateness(c["cal"], due, now)
         load: dict[str, int] = {}
         for hub in c["hub"]:
             if hub:
@@ -110,18 +111,15 @@ class Watcher:
                     new.append((case_id, "warning", note, data, seq))
                     counts.warnings += 1
                 if late:
-                    clock = self.clock(c["cal"][i])
-                    late_b = float(
-                        clock.elapsed(np.array([now]))[0] - clock.elapsed(np.array([due[i]]))[0]
-                    )
                     chain = self.chain(hub)
-                    wanted = 1 + int(late_b // (self.config.escalate_every * float(target[i])))
+                    steps = late_b[i] // (self.config.escalate_every * float(target[i]))
+                    wanted = 1 + int(steps)
                     wanted = min(wanted, max(len(chain), 1))
                     for lvl in range(level + 1, wanted + 1):
                         seq += 1
                         to = chain[lvl - 1] if lvl - 1 < len(chain) else None
                         note = (
-                            f"{phase} deadline missed by {hours(late_b)} of "
+                            f"{phase} deadline missed by {hours(float(late_b[i]))} of "
                             f"{'business ' if c['cal'][i] else ''}time: level {lvl}"
                             + (f", to {to}" if to else "")
                         )
@@ -164,6 +162,23 @@ class Watcher:
             notifications.extend(self._notifications(new))
         return counts
 
+    def _business_lateness(
+        self, calendars: list[str | None], due: np.ndarray[Any, np.dtype[np.float64]], now: float
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Time past each deadline, counted on the deadline's own clock (business seconds on
+        a calendar, plain seconds around the clock); 0 when not late."""
+        late = np.zeros(len(due))
+        groups: dict[str, list[int]] = {}
+        for i, cal in enumerate(calendars):
+            if not np.isnan(due[i]) and now > due[i]:
+                groups.setdefault(cal or "", []).append(i)
+        for cal, idx in groups.items():
+            clock = self.clock(cal or None)
+            at = np.array(idx)
+            elapsed_now = float(clock.elapsed(np.array([now]))[0])
+            late[at] = elapsed_now - clock.elapsed(due[at])
+        return late
+
     def _warn_instants(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -197,40 +212,31 @@ class Watcher:
     def _notifications(
         self, new: list[tuple[str, str, str, dict[str, Any], int]]
     ) -> list[Notification]:
-        out: list[Notification] = []
-        by_event: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
-        for case_id, kind, note, data, _seq in new:
+        """One notification per event — or one digest per kind when there are many (a
+        backfill must not send thousands of e-mails)."""
+        by_event: dict[str, list[int]] = {}
+        for k, (_case_id, kind, _note, data, _seq) in enumerate(new):
             if kind == "warning":
-                by_event.setdefault("deadline_warning", []).append((case_id, note, data))
+                by_event.setdefault("deadline_warning", []).append(k)
             elif kind == "escalate":
                 if data["level"] == 1:
-                    by_event.setdefault("deadline_breached", []).append((case_id, note, data))
-                by_event.setdefault("escalated", []).append((case_id, note, data))
+                    by_event.setdefault("deadline_breached", []).append(k)
+                by_event.setdefault("escalated", []).append(k)
         people = self.config.people
-        for event, items in by_event.items():
-            if len(items) > DIGEST_OVER:
-                ids = [i[0] for i in items]
-                out.append(
-                    Notification(
-                        event,
-                        None,
-                        f"{len(items)} cases: {event.replace('_', ' ')}",
-                        "Cases: " + ", ".join(ids[:100]) + (" …" if len(ids) > 100 else ""),
-                        {"case_ids": ids},
-                    )
-                )
+        out: list[Notification] = []
+        for event, rows in by_event.items():
+            if len(rows) > DIGEST_OVER:
+                ids = [new[k][0] for k in rows]
+                text = "Cases: " + ", ".join(ids[:100]) + (" …" if len(ids) > 100 else "")
+                subject = f"{len(ids)} cases: {event.replace('_', ' ')}"
+                out.append(Notification(event, None, subject, text, {"case_ids": ids}))
                 continue
-            for case_id, note, data in items:
+            for k in rows:
+                case_id, _kind, note, data, _seq = new[k]
                 to = data.get("to")
+                recipients = (people[to],) if to in people else ()
                 out.append(
-                    Notification(
-                        event,
-                        case_id,
-                        f"Case {case_id}: {note}",
-                        note,
-                        data,
-                        recipients=(people[to],) if to in people else (),
-                    )
+                    Notification(event, case_id, f"Case {case_id}: {note}", note, data, recipients)
                 )
         return out
 
