@@ -10,10 +10,12 @@ an account number, with a skew (some people have many contacts), a switchboard n
 
 Cases, each in its own subprocess, peak memory polled from outside (psutil, 50 ms):
 
-* ``voxloop_full`` — ``ws.resolve(full=True)`` on a copy of the generated store;
-* ``voxloop_incremental`` — on that resolved copy, 1 % new records are added (a third of them
-  from new people, the rest from known ones, some bridging two known customers), then
-  ``ws.resolve()``;
+* ``voxloop_full`` — ``ws.resolve(full=True)`` on a copy of the generated store, then a
+  ``CHECKPOINT`` (timed too: writing what changed is part of the work, and DuckDB would
+  otherwise do it when the store is closed);
+* ``voxloop_incremental`` — on that resolved copy, 1 % new records are added as a new load
+  (a third of them from new people, the rest from known ones, some bridging two known
+  customers), then ``ws.resolve()`` and a ``CHECKPOINT``;
 * ``networkx`` — the named baseline: ``nx.connected_components`` on the same record–identifier
   graph (edges read from the store as Arrow, not timed), without guard-rails.
 
@@ -42,12 +44,20 @@ TARGET_INCREMENTAL = 0.05
 
 
 def generate(root: Path, records: int, people: int, offset: int = 0) -> None:
-    """Records ``offset``…``offset + records`` of a population of ``people``."""
+    """Records ``offset``…``offset + records`` of a population of ``people``, as one load
+    (numbered, with its row in the ledger, as ingestion does)."""
     from voxloop import Workspace
 
     ws = Workspace.open(root) if (root / "voxloop.toml").exists() else Workspace.init(root)
     with ws:
         con = ws.store.con
+        [(load_id,)] = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchall()
+        con.execute(
+            "INSERT INTO loads (load_id, source, file_path, status, started_at, finished_at, "
+            "rows_read, rows_loaded) VALUES (?, 'bench', 'generated', 'committed', now(), now(), "
+            "?, ?)",
+            [load_id, records, records],
+        )
         con.execute(
             f"""
             INSERT INTO interactions (interaction_id, source, external_id, channel, started_at,
@@ -70,17 +80,20 @@ def generate(root: Path, records: int, people: int, offset: int = 0) -> None:
                         WHEN u % 2 = 1 THEN '+336' || lpad(CAST(p % 100000000 AS VARCHAR), 8, '0')
                    END,
                    CASE WHEN u % 10 < 3 THEN 'A' || p END,
-                   0, now()
+                   {load_id}, now()
             FROM r
             """
         )
         con.execute(
-            """
+            f"""
             INSERT INTO identities (kind, value, first_seen_at, first_load_id, source)
-            SELECT DISTINCT kind, value, now(), 0, 'bench' FROM (
+            SELECT DISTINCT kind, value, now(), {load_id}, 'bench' FROM (
                 SELECT 'email' AS kind, customer_email AS value FROM interactions
+                WHERE load_id = {load_id}
                 UNION ALL SELECT 'phone', customer_phone FROM interactions
-                UNION ALL SELECT 'account', customer_ref FROM interactions) x
+                WHERE load_id = {load_id}
+                UNION ALL SELECT 'account', customer_ref FROM interactions
+                WHERE load_id = {load_id}) x
             WHERE value IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM identities i WHERE i.kind = x.kind AND i.value = x.value)
             """
@@ -93,12 +106,16 @@ def _voxloop(root: Path, full: bool) -> dict[str, Any]:
     with Workspace.open(root) as ws:
         started = time.perf_counter()
         result = ws.resolve(full=full)
+        resolved = time.perf_counter()
+        # the rewrite of what changed, which DuckDB may otherwise leave to the close
+        ws.store.con.execute("CHECKPOINT")
         seconds = time.perf_counter() - started
         [(customers,)] = ws.store.con.execute(
             "SELECT count(DISTINCT customer_id) FROM interactions"
         ).fetchall()
     return {
         "seconds": seconds,
+        "checkpoint_s": seconds - (resolved - started),
         "mode": result.mode,
         "records": result.records,
         "identifiers": result.identifiers,
@@ -226,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         peak = summary["voxloop_full"]["peak_mb"]
         print(f"from scratch: {full:.1f} s (target ≤ {TARGET_FULL_S:.0f} s), peak "
               f"{peak:.0f} MB (target ≤ {TARGET_PEAK_MB:.0f})")  # fmt: skip
-        print(f"incremental 1 %: {incremental:.2f} s = {incremental / full:.1%} of from scratch "
+        checkpoint = statistics.median(
+            r["checkpoint_s"] for r in runs["voxloop_incremental"] if "checkpoint_s" in r
+        )
+        print(f"incremental 1 %: {incremental:.2f} s (checkpoint {checkpoint:.2f} s) = "
+              f"{incremental / full:.1%} of from scratch "
               f"(target ≤ {TARGET_INCREMENTAL:.0%})")  # fmt: skip
         if "networkx" in summary:
             nx_s = summary["networkx"]["median_s"]

@@ -17,9 +17,12 @@ Guard-rails real data needs:
 
 Customer ids are stable: a component keeps the id its identifiers already had; when several
 customers meet, the oldest id is kept and the others are recorded in ``customer_merges`` and
-marked ``merged_into``. A run is **incremental** by default: only records without a customer
-and the customers they touch are re-resolved; ``full=True`` re-resolves everything (needed
-after an identifier became shared, to undo the links it made earlier).
+marked ``merged_into``. A run is **incremental** by default: it reads the records loaded
+since the last resolution and, of the customers they touch, re-reads only those whose
+identifiers may now be too common (``_scope`` says how, and what it leaves approximate);
+``full=True`` re-resolves everything (needed after an identifier became shared, to undo the
+links it made earlier, or after the limits changed). The steps: what is read (``_scope``),
+which identifiers are shared and the components (here), names and writes (``_write``).
 """
 
 from __future__ import annotations
@@ -35,19 +38,21 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from voxloop.identity.phone_types import country_codes, is_fixed_line_sql
+from voxloop.identity import _scope, _write
+from voxloop.identity._sql import COLUMN_KINDS, RECORD_TABLES, limit_sql
 from voxloop.store.duckdb_store import DuckDBStore
+
+__all__ = [
+    "COLUMN_KINDS",
+    "RECORD_TABLES",
+    "ResolveOptions",
+    "ResolveResult",
+    "parse_identifier",
+    "resolve",
+]
 
 ProgressFn = Callable[[str, float], None]
 
-# record columns that carry an identifier, and the identifier's kind
-COLUMN_KINDS: Mapping[str, str] = {
-    "customer_ref": "account",
-    "customer_email": "email",
-    "customer_phone": "phone",
-    "customer_handle": "handle",
-}
-RECORD_TABLES = ("interactions", "feedback")  # record id = rowid * 2 + index in this tuple
 MAX_ROUNDS = 24  # of the shared-identifier fixpoint (real data settles in 2 to 4)
 
 
@@ -74,28 +79,6 @@ class ResolveResult:
 
     def as_json(self) -> dict[str, object]:
         return dict(self.__dict__)
-
-
-def _pairs_sql(options: ResolveOptions, scope: str) -> str:
-    """(rec, kind, value) for every identifier on every record in ``scope`` (a condition
-    on the record's table, alias ``r``)."""
-    # one scan per table, unpivoted (UNPIVOT drops NULLs); columns are named kind__n so that
-    # two columns may carry the same kind
-    columns = [(f"r.{column}", kind) for column, kind in COLUMN_KINDS.items()]
-    for attribute, kind in options.extra.items():
-        path = ("$." + '"' + attribute.replace('"', "") + '"').replace("'", "''")
-        columns.append((f"nullif(trim(json_extract_string(r.attributes, '{path}')), '')", kind))
-    names = [f"{kind}__{i}" for i, (_, kind) in enumerate(columns)]
-    select = ", ".join(f"{expr} AS {name}" for (expr, _), name in zip(columns, names, strict=True))
-    parts = []
-    for index, table in enumerate(RECORD_TABLES):
-        where = scope.replace("{index}", str(index))
-        parts.append(
-            f"SELECT rec, split_part(kind, '__', 1) AS kind, value FROM ("
-            f"SELECT r.rowid * 2 + {index} AS rec, {select} FROM {table} r WHERE {where}) "
-            f"UNPIVOT (value FOR kind IN ({', '.join(names)}))"
-        )
-    return " UNION ALL ".join(parts)
 
 
 def resolve(
@@ -137,35 +120,12 @@ def _run(
     result = ResolveResult(mode="full" if full else "incremental")
     report("collecting identifiers", 0.0)
     if full:
-        scope = "TRUE"
+        _scope.collect_all(con, options.extra)
     elif customers:
         result.mode = "customers"
-        con.execute("CREATE OR REPLACE TEMP TABLE _touched (customer_id VARCHAR)")
-        con.executemany("INSERT INTO _touched VALUES (?)", [(c,) for c in customers])
-        scope = "r.customer_id IN (SELECT customer_id FROM _touched)"
+        _scope.collect_customers(con, options.extra, customers)
     else:
-        # new records, and every record of the customers their identifiers already belong to
-        # records without a customer that carry a linking or never-seen identifier (records
-        # that carry only shared or weak identifiers stay without a customer, not redone)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _new AS {_pairs_sql(options, 'r.customer_id IS NULL')}"
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _new AS SELECT * FROM _new WHERE rec IN ("
-            "SELECT n.rec FROM _new n LEFT JOIN identities i "
-            "ON i.kind = n.kind AND i.value = n.value "
-            "WHERE i.status IS NULL OR i.status IN ('linked', 'split'))"
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT i.customer_id "
-            "FROM _new n JOIN identities i ON i.kind = n.kind AND i.value = n.value "
-            "WHERE i.customer_id IS NOT NULL"
-        )
-        scope = (
-            "(r.rowid * 2 + {index}) IN (SELECT rec FROM _new) "
-            "OR r.customer_id IN (SELECT customer_id FROM _touched)"
-        )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _pairs AS {_pairs_sql(options, scope)}")
+        _scope.collect_new(con, options.extra, options.limits, options.default_limit, options.weak)
     [(n_pairs, n_records)] = con.execute(
         "SELECT count(*), count(DISTINCT rec) FROM _pairs"
     ).fetchall()
@@ -177,33 +137,43 @@ def _run(
         return result
     result.records = int(n_records)
 
-    # identifiers, numbered; their degree (most distinct co-occurring ids of one other kind)
+    # identifiers, numbered, with what identities knows of them
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _ids AS SELECT kind, value, "
-        "(row_number() OVER ()) - 1 AS iid FROM (SELECT DISTINCT kind, value FROM _pairs)"
+        "CREATE OR REPLACE TEMP TABLE _ids AS "
+        "SELECT *, (row_number() OVER ()) - 1 AS iid FROM _info"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _p AS SELECT p.rec, i.iid, i.kind "
+        "CREATE OR REPLACE TEMP TABLE _p AS SELECT p.rec, i.iid, i.kind, p.is_new, p.prior_id "
         "FROM _pairs p JOIN _ids i USING (kind, value)"
     )
     report("collecting identifiers", 1.0)
     report("finding shared identifiers", 0.0)
-    _degrees(con, options)
+    _degrees(con, options, count_new=not full)
+    # what is not whole keeps its counts, plus the new records; a pinned identifier keeps
+    # linking (its bound is within its limit) and records that bound (see _scope)
     weak = ", ".join(f"'{k}'" for k in sorted(options.weak)) or "NULL"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _status AS
-        SELECT d.iid, d.kind, d.value, d.records, d.shared_with, old.customer_id AS old_id,
+        SELECT *,
                CASE
-                 WHEN d.kind IN ({weak}) THEN 'weak'
+                 WHEN kind IN ({weak}) THEN 'weak'
                  WHEN EXISTS (SELECT 1 FROM identity_rules r WHERE r.action = 'split'
-                              AND r.kind = d.kind AND r.value = d.value) THEN 'split'
-                 WHEN ({"FALSE" if full else "old.status = 'shared'"}) OR d.shared_with > d.lim
-                     THEN 'shared'
+                              AND r.kind = c.kind AND r.value = c.value) THEN 'split'
+                 WHEN ({"FALSE" if full else "old_status = 'shared'"}) THEN 'shared'
+                 WHEN pinned THEN 'linked'
+                 WHEN shared_with > lim THEN 'shared'
                  ELSE 'linked'
-               END AS status,
-               old.status AS old_status
-        FROM _deg d LEFT JOIN identities old ON old.kind = d.kind AND old.value = d.value
+               END AS status
+        FROM (
+            SELECT i.iid, i.kind, i.value, d.lim, i.irow, i.old_id, i.old_status,
+                   i.old_records, i.old_shared, i.pinned,
+                   CASE WHEN i.whole THEN d.records
+                        ELSE coalesce(i.old_records, 0) + d.new_records END AS records,
+                   CASE WHEN i.whole THEN d.shared_with
+                        ELSE greatest(coalesce(i.old_shared, 0), coalesce(i.bound, 0),
+                                      d.shared_with) END AS shared_with
+            FROM _deg d JOIN _ids i USING (iid)) c
         """
     )
     newly_shared = con.execute(
@@ -228,16 +198,16 @@ def _run(
 
     # the graph: linking identifiers of one record form a star around the record's smallest
     report("linking", 0.0)
-    edges = con.sql(
+    edges = con.execute(
         """
         WITH l AS (SELECT p.rec, p.iid FROM _p p JOIN _status s USING (iid)
                    WHERE s.status = 'linked')
         SELECT min(iid) OVER (PARTITION BY rec) AS a, iid AS b FROM l
         """
-    ).to_arrow_table()
+    ).fetchnumpy()
     # manual merges: an edge between the two sides' representative identifiers, or, when one
     # no longer links (it became shared), another linked identifier of the customer kept
-    manual = con.sql(
+    manual = con.execute(
         """
         WITH side AS (
             SELECT r.rule_id, r.customer_id, s.iid, s.status,
@@ -260,50 +230,49 @@ def _run(
             FROM side s LEFT JOIN fallback f USING (rule_id) GROUP BY s.rule_id, f.iid)
         SELECT a, b FROM ends WHERE a IS NOT NULL AND b IS NOT NULL
         """
-    ).to_arrow_table()
+    ).fetchnumpy()
     n_ids = con.execute("SELECT count(*) FROM _ids").fetchall()[0][0]
-    src = np.concatenate([_np(edges["a"]), _np(manual["a"])])
-    dst = np.concatenate([_np(edges["b"]), _np(manual["b"])])
-    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_ids, n_ids))
+    # a pinned customer stays one: its identifiers in the run meet at a node of its own
+    pinned = con.execute(
+        f"SELECT iid AS a, {int(n_ids)} + dense_rank() OVER (ORDER BY old_id) - 1 AS b "
+        "FROM _status WHERE pinned AND status = 'linked'"
+    ).fetchnumpy()
+    ends = [(edges["a"], edges["b"]), (manual["a"], manual["b"]), (pinned["a"], pinned["b"])]
+    src = np.concatenate([_int64(a) for a, _ in ends])
+    dst = np.concatenate([_int64(b) for _, b in ends])
+    n_nodes = max(int(n_ids), int(dst.max()) + 1 if len(dst) else 0)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes))
     _, labels = connected_components(graph, directed=False)
-    con.register(
-        "_labels_arrow",
-        pa.table({"iid": pa.array(np.arange(n_ids, dtype=np.int64)), "comp": labels}),
+    iids = np.arange(n_ids, dtype=np.int64)
+    comps = _int64(labels[:n_ids])
+    # Arrow arrays over the NumPy buffers: pa.array(ndarray) would import pandas (0.1 to
+    # 0.2 s, a tenth of an incremental run)
+    table = pa.Table.from_arrays(
+        [pa.Array.from_buffers(pa.int64(), n_ids, [None, pa.py_buffer(a)]) for a in (iids, comps)],
+        names=["iid", "comp"],
     )
+    con.register("_labels_arrow", table)
     con.execute("CREATE OR REPLACE TEMP TABLE _labels AS SELECT * FROM _labels_arrow")
     con.unregister("_labels_arrow")
-    result.identifiers = int(n_ids)
+    result.identifiers = int(con.execute("SELECT count(*) FROM _deg").fetchall()[0][0])
     report("linking", 1.0)
 
     report("naming customers", 0.0)
-    _name_components(con, now)
+    _write.name_components(con)
     report("naming customers", 1.0)
     report("writing", 0.0)
-    _write(con, result, now)
+    _write.write(con, result, now, full=full)
     report("writing", 1.0)
     return result
 
 
-def _degrees(con: duckdb.DuckDBPyConnection, options: ResolveOptions) -> None:
-    """``_deg``: per identifier, its records, its limit and ``shared_with`` — the most
-    distinct identifiers of one other kind seen with it, not counting identifiers that are
-    themselves over their limit (a ``noreply@`` address must not make every phone it met
-    look shared)."""
-    phones = [r[0] for r in con.execute("SELECT DISTINCT value FROM _ids WHERE kind = 'phone'")
-              .fetchall()]  # fmt: skip
-    fixed = is_fixed_line_sql("i.value", country_codes(phones))
-    limits = {**options.limits}
-    cases = " ".join(f"WHEN '{k}' THEN {int(v)}" for k, v in limits.items() if k != "landline")
-    landline = int(limits.get("landline", 1))
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _lim AS
-        SELECT i.iid, i.kind, i.value,
-               CASE WHEN i.kind = 'phone' AND {fixed} THEN {landline}
-                    ELSE CASE i.kind {cases} ELSE {options.default_limit} END END AS lim
-        FROM _ids i
-        """
-    )
+def _degrees(con: duckdb.DuckDBPyConnection, options: ResolveOptions, *, count_new: bool) -> None:
+    """``_deg``: per identifier, its records (and, when ``count_new``, those of them new),
+    its limit and ``shared_with`` — the most distinct identifiers of one other kind seen with
+    it, not counting identifiers that are themselves over their limit (a ``noreply@``
+    address must not make every phone it met look shared)."""
+    limit = limit_sql(con, options.limits, options.default_limit, "_ids", "i")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _lim AS SELECT i.iid, {limit} AS lim FROM _ids i")
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _co AS
@@ -317,8 +286,17 @@ def _degrees(con: duckdb.DuckDBPyConnection, options: ResolveOptions) -> None:
     # two. The rounds either settle (one answer) or fall into a 2-cycle (an e-mail with three
     # phones, one of which has three e-mails: which one is shared?); then the union of the
     # two is kept — when in doubt, do not link (precision first).
+    # Identifiers only partly in this run (shared, weak, split: see _scope) cannot be judged
+    # from that part; they count as over when they were shared or over before.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _over_0 AS
+        SELECT i.iid FROM _ids i JOIN _lim l USING (iid)
+        WHERE NOT i.whole AND NOT i.pinned
+          AND (i.old_status = 'shared' OR coalesce(i.old_shared, 0) > l.lim)
+        """
+    )
     rounds = ["_over_0"]
-    con.execute("CREATE OR REPLACE TEMP TABLE _over_0 (iid BIGINT)")
     for k in range(1, MAX_ROUNDS + 1):
         con.execute(
             f"""
@@ -327,10 +305,13 @@ def _degrees(con: duckdb.DuckDBPyConnection, options: ResolveOptions) -> None:
                 SELECT iid, other_kind, count(*) AS n FROM _co
                 WHERE other NOT IN (SELECT iid FROM {rounds[-1]}) GROUP BY ALL) c
             JOIN _lim USING (iid) GROUP BY iid, lim HAVING max(n) > lim
+            UNION SELECT iid FROM _over_0
             """
         )
         rounds.append(f"_over_{k}")
-        if k >= 2 and _same_set(con, rounds[-1], rounds[-3]):
+        if _same_set(con, rounds[-1], rounds[-2]) or (
+            k >= 2 and _same_set(con, rounds[-1], rounds[-3])
+        ):
             break
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _over AS SELECT iid FROM {rounds[-1]} "
@@ -338,16 +319,18 @@ def _degrees(con: duckdb.DuckDBPyConnection, options: ResolveOptions) -> None:
     )
     for name in rounds:
         con.execute(f"DROP TABLE IF EXISTS {name}")
+    new_records = "count(DISTINCT rec) FILTER (WHERE is_new)" if count_new else "0"
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _deg AS
         WITH deg AS (
             SELECT iid, max(n) AS shared_with FROM (
                 SELECT iid, other_kind, count(*) AS n FROM _co
                 WHERE other NOT IN (SELECT iid FROM _over) GROUP BY ALL)
             GROUP BY iid),
-        recs AS (SELECT iid, count(DISTINCT rec) AS records FROM _p GROUP BY iid)
-        SELECT l.iid, l.kind, l.value, l.lim, recs.records,
+        recs AS (SELECT iid, count(DISTINCT rec) AS records, {new_records} AS new_records
+                 FROM _p GROUP BY iid)
+        SELECT l.iid, l.lim, recs.records, recs.new_records,
                coalesce(deg.shared_with, 0) AS shared_with
         FROM _lim l JOIN recs USING (iid) LEFT JOIN deg USING (iid)
         """
@@ -362,171 +345,9 @@ def _same_set(con: duckdb.DuckDBPyConnection, a: str, b: str) -> bool:
     return int(differ) == 0
 
 
-def _np(column: pa.ChunkedArray) -> np.ndarray[Any, Any]:
-    out: np.ndarray[Any, Any] = column.to_numpy().astype(np.int64, copy=False)
+def _int64(values: Any) -> np.ndarray[Any, Any]:
+    out: np.ndarray[Any, Any] = np.ascontiguousarray(values, dtype=np.int64)
     return out
-
-
-def _name_components(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
-    """Give each component of linking identifiers a customer id, keeping ids stable."""
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _comp AS
-        SELECT l.comp, s.iid, s.old_id FROM _labels l JOIN _status s USING (iid)
-        WHERE s.status IN ('linked', 'split')
-        """
-    )
-    # each old id goes to the component holding most of its records, counting linked
-    # identifiers first: a split identifier's component inherits an id only when nothing
-    # else of that customer is left (the split is what leaves)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _owner AS
-        SELECT old_id, arg_max(comp, [kept, n, -comp]) AS comp FROM (
-            SELECT c.old_id, c.comp,
-                   sum(CASE WHEN s.status <> 'split' THEN s.records ELSE 0 END) AS kept,
-                   sum(s.records) AS n
-            FROM _comp c JOIN _status s USING (iid)
-            WHERE c.old_id IS NOT NULL GROUP BY c.old_id, c.comp)
-        GROUP BY old_id
-        """
-    )
-    # within a component, the oldest of the ids it owns is kept, the others merge into it
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _keep AS
-        SELECT o.comp, o.old_id, c.created_at,
-               first_value(o.old_id) OVER (
-                   PARTITION BY o.comp
-                   ORDER BY c.created_at NULLS LAST, length(o.old_id), o.old_id) AS keep_id
-        FROM _owner o LEFT JOIN customers c ON c.customer_id = o.old_id
-        """
-    )
-    # ids voxloop gives are C + digits; other ids (CRM0042, imported) are left alone
-    next_no = con.execute(
-        "SELECT coalesce(max(TRY_CAST(substr(customer_id, 2) AS BIGINT)), 0) FROM customers "
-        "WHERE customer_id LIKE 'C%'"
-    ).fetchall()[0][0]
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _names AS
-        WITH comps AS (SELECT DISTINCT comp FROM _comp),
-             kept AS (SELECT DISTINCT comp, keep_id FROM _keep),
-             fresh AS (
-                SELECT c.comp, 'C' || lpad(CAST({int(next_no)} + row_number() OVER (ORDER BY c.comp)
-                       AS VARCHAR), 9, '0') AS new_id
-                FROM comps c ANTI JOIN kept k USING (comp))
-        SELECT c.comp, coalesce(k.keep_id, f.new_id) AS customer_id, k.keep_id IS NULL AS created
-        FROM comps c LEFT JOIN kept k USING (comp) LEFT JOIN fresh f USING (comp)
-        """
-    )
-    del now
-
-
-def _write(con: duckdb.DuckDBPyConnection, result: ResolveResult, now: datetime) -> None:
-    # customers: new ids; merged ids point to the id kept, with the evidence
-    created = con.execute(
-        "INSERT INTO customers (customer_id, created_at) "
-        "SELECT customer_id, ? FROM _names WHERE created",
-        [now],
-    ).fetchall()
-    result.customers_created = int(created[0][0]) if created else 0
-    merges = con.execute(
-        """
-        SELECT k.old_id, k.keep_id, string_agg(DISTINCT s.kind || ':' || s.value, ', ')
-        FROM _keep k JOIN _comp c ON c.comp = k.comp JOIN _status s ON s.iid = c.iid
-        WHERE k.old_id <> k.keep_id AND (s.old_id IS DISTINCT FROM k.old_id)
-        GROUP BY k.old_id, k.keep_id
-        """
-    ).fetchall()
-    if merges:
-        con.executemany(
-            "INSERT INTO customer_merges (merged_id, into_id, merged_at, reason, evidence, actor) "
-            "VALUES (?, ?, ?, 'shared identifier', ?, 'resolve')",
-            [(old, keep, now, (evidence or "")[:500]) for old, keep, evidence in merges],
-        )
-        con.execute(
-            "UPDATE customers SET merged_into = k.keep_id FROM _keep k "
-            "WHERE customers.customer_id = k.old_id AND k.old_id <> k.keep_id"
-        )
-        # an id merged earlier into one that is merged now follows it
-        con.execute(
-            "UPDATE customers SET merged_into = k.keep_id FROM _keep k "
-            "WHERE customers.merged_into = k.old_id AND k.old_id <> k.keep_id"
-        )
-    result.customers_merged = len(merges)
-
-    # identities: status, counts, customer
-    con.execute(
-        """
-        INSERT INTO identities (kind, value, customer_id, first_seen_at, first_load_id, source)
-        SELECT s.kind, s.value, NULL, ?, 0, 'resolve' FROM _status s
-        WHERE s.old_status IS NULL AND NOT EXISTS (
-            SELECT 1 FROM identities i WHERE i.kind = s.kind AND i.value = s.value)
-        """,
-        [now],
-    )
-    # materialised first: DuckDB plans the UPDATE with the joins inline badly (2.5 s for
-    # 6,000 identifiers among 400,000, against milliseconds this way)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _ident AS
-        SELECT s.kind, s.value, s.status, s.records, s.shared_with,
-               CASE WHEN s.status IN ('linked', 'split') THEN n.customer_id END AS customer_id
-        FROM _status s JOIN _labels l USING (iid) LEFT JOIN _names n ON n.comp = l.comp
-        """
-    )
-    con.execute(
-        """
-        UPDATE identities SET status = u.status, records = u.records,
-               shared_with = u.shared_with, customer_id = u.customer_id
-        FROM _ident u WHERE identities.kind = u.kind AND identities.value = u.value
-        """
-    )
-    # records: the customer of their linking identifiers (all in one component)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _rec AS
-        SELECT p.rec, arg_min(n.customer_id, s.status = 'split') AS customer_id
-        FROM _p p JOIN _status s USING (iid) JOIN _labels l USING (iid)
-             JOIN _names n ON n.comp = l.comp
-        WHERE s.status IN ('linked', 'split')
-        GROUP BY p.rec
-        """
-    )
-    assigned = 0
-    for index, table in enumerate(RECORD_TABLES):
-        row = con.execute(
-            f"""
-            UPDATE {table} SET customer_id = m.customer_id
-            FROM (SELECT rec // 2 AS rid, customer_id FROM _rec WHERE rec % 2 = {index}) m
-            WHERE {table}.rowid = m.rid
-              AND {table}.customer_id IS DISTINCT FROM m.customer_id
-            """
-        ).fetchall()
-        assigned += int(row[0][0]) if row else 0
-    result.records_assigned = assigned
-    # records whose identifiers no longer link anything (a phone that became shared) leave
-    # the customer they had
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _alone AS SELECT DISTINCT rec FROM _p "
-        "WHERE rec NOT IN (SELECT rec FROM _rec)"
-    )
-    [(unresolved,)] = con.execute("SELECT count(*) FROM _alone").fetchall()
-    result.records_unresolved = int(unresolved)
-    for index, table in enumerate(RECORD_TABLES if unresolved else ()):
-        con.execute(
-            f"UPDATE {table} SET customer_id = NULL FROM (SELECT rec // 2 AS rid FROM _alone "
-            f"WHERE rec % 2 = {index}) m WHERE {table}.rowid = m.rid "
-            f"AND {table}.customer_id IS NOT NULL"
-        )
-    # records of customers merged away follow the id kept, even outside this run's scope
-    if merges:
-        for table in RECORD_TABLES:
-            con.execute(
-                f"UPDATE {table} SET customer_id = k.keep_id FROM _keep k "
-                f"WHERE {table}.customer_id = k.old_id AND k.old_id <> k.keep_id"
-            )
 
 
 def parse_identifier(text: str, kinds: Sequence[str]) -> tuple[str, str]:

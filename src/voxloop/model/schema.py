@@ -222,7 +222,8 @@ IDENTITIES = Table(
         Column(
             "shared_with",
             "bigint",
-            "Most distinct identifiers of one other kind seen with it.",
+            "Most distinct identifiers of one other kind seen with it (exact after a full "
+            "resolution; an upper bound, capped at the limit, after incremental ones).",
             since=3,
         ),
     ),
