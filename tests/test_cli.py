@@ -136,6 +136,8 @@ def test_demo_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     assert {load["status"] for load in again["loads"]} == {"unchanged"}
     assert again["resolution"]["mode"] == "nothing"
     assert info["loop"]["opened"] > 100 and again["loop"]["opened"] == 0
+    assert info["text"]["analysed"] > 1000 and set(info["text"]["by_language"]) == {"en", "fr"}
+    assert again["text"]["analysed"] == 0  # every verbatim is analysed once
     assert again["status"]["tables"]["loop_runs"] == 2
 
 

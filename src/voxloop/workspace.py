@@ -27,6 +27,7 @@ from voxloop.metrics import MetricsEngine, SlaConfig, load_sla
 from voxloop.model.schema import TABLES_BY_NAME
 from voxloop.quality import quality_report
 from voxloop.store.duckdb_store import DuckDBStore
+from voxloop.text.service import TextAnalytics
 
 TEMPLATE_FILES = (
     "voxloop.toml",
@@ -214,6 +215,12 @@ class Workspace:
     def sla(self) -> SlaConfig:
         """Calendars and channel targets from ``sla.yaml`` (checked)."""
         return load_sla(self.root / "sla.yaml")
+
+    @property
+    def text(self) -> TextAnalytics:
+        """Text analytics: ``ws.text.annotate()``, ``ws.text.classify_file(...)``,
+        ``ws.text.themes()``."""
+        return TextAnalytics(self.store, self.settings)
 
     @property
     def loop(self) -> ClosedLoop:

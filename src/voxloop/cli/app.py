@@ -26,6 +26,7 @@ from voxloop.cli.output import (
     print_json,
     print_rows,
 )
+from voxloop.cli.text import register as register_text
 from voxloop.errors import UserError
 from voxloop.ingest import LoadResult
 from voxloop.workspace import Workspace
@@ -262,6 +263,7 @@ def demo(
 
 register_loop(app, register_indicators(app))
 register_customers(app)
+register_text(app)
 
 
 def main() -> None:

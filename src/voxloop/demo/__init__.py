@@ -55,6 +55,12 @@ def run_demo(
                 f"customers, {resolution.customers_merged:,} merges, "
                 f"{len(resolution.shared):,} identifiers too common to link on"
             )
+        say("Reading the verbatims: language, personal data, themes, sentiment…")
+        text = ws.text.annotate(progress=progress)
+        say(
+            f"  {text.texts:,} texts, {text.analysed:,} analysed in {text.duration_s:.0f} s "
+            f"({', '.join(f'{k}: {v:,}' for k, v in sorted(text.by_language.items()))})"
+        )
         say("Opening cases for the unhappy customers (closed loop)…")
         latest = ws.store.con.execute("SELECT max(answered_at) FROM feedback").fetchall()[0][0]
         run, _ = ws.loop.run(latest, actor="demo", notify=False)
@@ -67,6 +73,7 @@ def run_demo(
             "workspace": str(ws.root),
             "loads": [r.as_json() for r in loads],
             "resolution": resolution.as_json(),
+            "text": text.as_dict(),
             "loop": run.as_dict(),
             "status": ws.status(),
             "indicators": headline_indicators(ws),
