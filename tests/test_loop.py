@@ -248,6 +248,31 @@ def test_concurrent_steps_never_corrupt_the_log_postgresql(postgres_db: str) -> 
             con.close()
 
 
+def test_the_recovery_protocol_on_postgresql(
+    postgres_db: str, loop_ws: Workspace, tmp_path: Path
+) -> None:
+    """A case opened on the embedded store, published to PostgreSQL, worked there by an
+    agent: the same desk, the same protocol, the same derived state."""
+    from voxloop.loop.cases import CaseDesk
+    from voxloop.store.postgres import connect
+
+    ws = loop_ws
+    ingest(ws, tmp_path, "a.csv", [("r1", "ann@example.org", "nps", 2, T0, "email", "hot")])
+    ws.loop.run(T0, notify=False)
+    [case] = ws.loop.cases(as_of=T0).to_pylist()
+    ws.publish_postgres(postgres_db)
+    with connect(postgres_db, autocommit=True) as con:
+        desk = CaseDesk(PostgresDb(con), ws.loop.config)
+        with pytest.raises(IllegalStepError, match="allowed now: called_back, escalated"):
+            desk.step(case["case_id"], "closed", "lea", StepDetails(), at=T0)
+        desk.pause(case["case_id"], "lea", "waiting for the invoice", at=T0 + timedelta(hours=1))
+        desk.step(case["case_id"], "called_back", "lea", StepDetails(), at=T0 + timedelta(hours=2))
+        shown = desk.show(case["case_id"], at=T0 + timedelta(hours=2))
+    assert shown["state"] == "called_back" and not shown["paused"]
+    assert [e["kind"] for e in shown["events"]] == ["opened", "pause", "step", "resume"]
+    assert shown["deadline"]["phase"] == "resolution"
+
+
 def test_a_simulated_week_through_three_hubs(loop_ws: Workspace, tmp_path: Path) -> None:
     """Unhappy social answers around the clock for a week; the loop runs every 30 minutes and
     each open hub's agents work what they own. Every case goes to a hub that is open,
